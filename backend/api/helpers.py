@@ -1,0 +1,35 @@
+"""Small request/response helpers shared by the blueprints."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Response, current_app, jsonify
+
+from backend.config import Settings
+from backend.errors import BadRequest
+
+ETAG_PATTERN = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+
+
+def settings() -> Settings:
+    return current_app.extensions["scriptman.settings"]  # type: ignore[no-any-return]
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """``If-Match: "7"`` → 7 (the script's revision); ``*`` or no header → no check."""
+    if value is None or value.strip() == "*":
+        return None
+    match = ETAG_PATTERN.match(value)
+    if not match:
+        raise BadRequest('If-Match must be an ETag such as "7" (the revision you edited).', field="If-Match")
+    return int(match.group(1))

@@ -1,0 +1,156 @@
+"""Scripts API: CRUD, versions, diff and rollback. Thin: parse, call a service, serialise."""
+
+from __future__ import annotations
+
+from flask import Response, request
+from flask_openapi3 import APIBlueprint, Tag
+
+from backend.api.helpers import json_response, parse_if_match, settings
+from backend.api.serializers import script_json, version_json
+from backend.schemas.common import Problem
+from backend.schemas.scripts import (
+    DiffOut,
+    DiffQuery,
+    ScriptCreate,
+    ScriptList,
+    ScriptListQuery,
+    ScriptOut,
+    ScriptPatch,
+    ScriptPath,
+    ScriptReplace,
+    VersionList,
+    VersionOut,
+    VersionPath,
+)
+from backend.services import scripts as service
+from backend.services import versions
+from backend.services.cleanup import remove_execution_files
+
+bp = APIBlueprint("scripts", __name__, url_prefix="/api/scripts", abp_tags=[Tag(name="scripts")])
+ERRORS = {400: Problem, 404: Problem, 409: Problem, 413: Problem, 422: Problem}
+
+
+def _with_etag(body: dict, status: int = 200) -> Response:
+    return json_response(body, status, {"ETag": f'"{body["revision"]}"'})
+
+
+@bp.get("", responses={200: ScriptList, 422: Problem})
+def list_scripts(query: ScriptListQuery) -> Response:
+    """List scripts, filtered by text, tag and folder."""
+    page = service.list_scripts(
+        q=query.q, tag=query.tag, folder=query.folder, page=query.page, per_page=query.per_page
+    )
+    return json_response(
+        {
+            "items": [script_json(s) for s in page.items],
+            "total": page.total,
+            "page": page.page,
+            "per_page": page.per_page,
+        }
+    )
+
+
+@bp.post("", responses={201: ScriptOut, **ERRORS})
+def create_script(body: ScriptCreate) -> Response:
+    """Create a script (its version 1)."""
+    script = service.create_script(body.model_dump(), max_code_bytes=settings().max_code_bytes)
+    return _with_etag(script_json(script), 201)
+
+
+@bp.get("/<int:script_id>", responses={200: ScriptOut, 404: Problem})
+def get_script(path: ScriptPath) -> Response:
+    """Get one script with its current content."""
+    return _with_etag(script_json(service.get_script(path.script_id)))
+
+
+@bp.put("/<int:script_id>", responses={200: ScriptOut, **ERRORS})
+def replace_script(path: ScriptPath, body: ScriptReplace) -> Response:
+    """Replace a script; a new version is made when code, dependencies or parameters change."""
+    data = body.model_dump(exclude={"version", "message"})
+    script = service.update_script(
+        path.script_id,
+        data,
+        max_code_bytes=settings().max_code_bytes,
+        expected_version=body.version,
+        expected_revision=parse_if_match(request.headers.get("If-Match")),
+        message=body.message,
+    )
+    return _with_etag(script_json(script))
+
+
+@bp.patch("/<int:script_id>", responses={200: ScriptOut, **ERRORS})
+def patch_script(path: ScriptPath, body: ScriptPatch) -> Response:
+    """Change some fields of a script."""
+    data = body.model_dump(exclude_unset=True, exclude={"version", "message"})
+    for field in (
+        "name",
+        "language",
+        "description",
+        "code",
+        "dependencies",
+        "parameters",
+        "tags",
+        "folder",
+        "concurrency_policy",
+        "max_retries",
+        "retry_delay_seconds",
+        "enabled",
+    ):
+        if field in data and data[field] is None:
+            data.pop(field)  # null means "leave as is" for fields that cannot be empty
+    script = service.update_script(
+        path.script_id,
+        data,
+        max_code_bytes=settings().max_code_bytes,
+        expected_version=body.version,
+        expected_revision=parse_if_match(request.headers.get("If-Match")),
+        message=body.message or "",
+    )
+    return _with_etag(script_json(script))
+
+
+@bp.delete("/<int:script_id>", responses={204: None, 404: Problem, 409: Problem})
+def delete_script(path: ScriptPath) -> Response:
+    """Delete a script with its versions, executions, logs and workspaces."""
+    executions = service.delete_script(path.script_id)
+    remove_execution_files(executions)
+    return Response(status=204)
+
+
+@bp.get("/<int:script_id>/versions", responses={200: VersionList, 404: Problem})
+def list_versions(path: ScriptPath) -> Response:
+    """List a script's versions, newest first."""
+    script = service.get_script(path.script_id)
+    items = [
+        {
+            "number": v.number,
+            "message": v.message,
+            "created_at": v.created_at.isoformat(),
+            "current": v.number == script.current_version,
+        }
+        for v in versions.list_versions(script.id)
+    ]
+    return json_response({"items": items, "total": len(items)})
+
+
+@bp.get("/<int:script_id>/versions/<int:number>", responses={200: VersionOut, 404: Problem})
+def get_version(path: VersionPath) -> Response:
+    """Get one version's content."""
+    service.get_script(path.script_id)
+    return json_response(version_json(versions.get_version(path.script_id, path.number)))
+
+
+@bp.get("/<int:script_id>/diff", responses={200: DiffOut, 404: Problem, 422: Problem})
+def diff(path: ScriptPath, query: DiffQuery) -> Response:
+    """Unified diff between two versions."""
+    service.get_script(path.script_id)
+    text = versions.diff_versions(path.script_id, query.from_, query.to)
+    return json_response(
+        {"script_id": path.script_id, "from_version": query.from_, "to_version": query.to, "diff": text}
+    )
+
+
+@bp.post("/<int:script_id>/rollback/<int:number>", responses={200: ScriptOut, 404: Problem, 409: Problem})
+def rollback(path: VersionPath) -> Response:
+    """Roll back: a new version with the content of an older one."""
+    return _with_etag(script_json(service.rollback(path.script_id, path.number)))

@@ -1,0 +1,47 @@
+"""Health and the OpenAPI document."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Response, current_app
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from backend import __version__
+from backend.api.helpers import json_response
+from backend.extensions import db
+
+bp = APIBlueprint("system", __name__, url_prefix="/api", abp_tags=[Tag(name="system")])
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+    database: str
+    uptime_seconds: float
+
+
+@bp.get("/health", responses={200: HealthOut, 503: HealthOut})
+def health() -> Response:
+    """Liveness and database reachability."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception as error:  # the point of a health check is to report, not to raise
+        database = f"error: {type(error).__name__}"
+    started = current_app.extensions["scriptman.started_at"]
+    body = {
+        "status": "ok" if database == "ok" else "degraded",
+        "version": __version__,
+        "database": database,
+        "uptime_seconds": round(time.monotonic() - started, 3),
+    }
+    return json_response(body, 200 if database == "ok" else 503)
+
+
+@bp.get("/openapi.json", doc_ui=False)
+def openapi_document() -> Response:
+    """The OpenAPI 3 document, generated from the code."""
+    return json_response(current_app.api_doc)  # type: ignore[attr-defined]

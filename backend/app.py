@@ -1,0 +1,96 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Response, request
+from flask_openapi3 import Info, OpenAPI
+
+from backend import __version__
+from backend.config import Settings
+from backend.errors import (
+    PayloadTooLarge,
+    problem_response,
+    register_error_handlers,
+    validation_error_response,
+)
+from backend.extensions import db, migrate
+from backend.schemas.common import Problem
+
+log = logging.getLogger(__name__)
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+JSON_METHODS = frozenset({"POST", "PUT", "PATCH"})
+JSON_BODY_SLACK_BYTES = 1_000_000
+
+
+def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> OpenAPI:
+    settings = settings or Settings()
+    settings.ensure_dirs()
+    app = OpenAPI(
+        __name__,
+        info=Info(title="Scriptman API", version=__version__),
+        doc_prefix="/api/docs",
+        security_schemes={
+            "bearer": {"type": "http", "scheme": "bearer", "description": "Personal API token"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+        },
+        validation_error_status=422,
+        validation_error_model=Problem,
+        validation_error_callback=validation_error_response,
+    )
+    app.config.update(
+        SECRET_KEY=settings.resolve_secret_key(),
+        SQLALCHEMY_DATABASE_URI=settings.sqlalchemy_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["scriptman.settings"] = settings
+    app.extensions["scriptman.started_at"] = time.monotonic()
+
+    import backend.database  # noqa: F401  (registers the SQLite connection pragmas)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    register_error_handlers(app)
+    _register_json_guard(app, settings)
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app: OpenAPI) -> None:
+    from backend.api import scripts, system
+
+    app.register_api(system.bp)
+    app.register_api(scripts.bp)
+
+
+def _register_json_guard(app: OpenAPI, settings: Settings) -> None:
+    """Malformed, too deep or too large JSON is a clear 400/413 before any handler runs."""
+
+    @app.before_request
+    def _check_json_body() -> Response | None:
+        if request.method not in JSON_METHODS or not request.path.startswith("/api/"):
+            return None
+        if not request.is_json:
+            return None
+        length = request.content_length or 0
+        if length > settings.max_code_bytes + JSON_BODY_SLACK_BYTES:
+            raise PayloadTooLarge(f"A JSON body may be at most {settings.max_code_bytes} bytes of code.")
+        raw = request.get_data(cache=True)
+        if not raw.strip():
+            return None
+        try:
+            json.loads(raw)
+        except (ValueError, RecursionError):
+            return problem_response(
+                400, "Malformed JSON", "The request body is not valid JSON.", field="body"
+            )
+        return None

@@ -1,0 +1,61 @@
+"""The ``scriptman`` command line: serve, db upgrade, run, and friends."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from backend.config import Settings
+
+
+def _app(settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    from backend.app import create_app
+
+    return create_app(settings)
+
+
+def upgrade_database(app) -> None:  # type: ignore[no-untyped-def]
+    """Apply every pending migration; the schema is created only this way."""
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+
+
+@click.group()
+def main() -> None:
+    """Scriptman: write, version, run and schedule scripts."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.group()
+def db() -> None:
+    """Database commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations."""
+    upgrade_database(_app())
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default SCRIPTMAN_HOST or 127.0.0.1)")
+@click.option("--port", type=int, default=None, help="Port (default SCRIPTMAN_PORT or 5000)")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the API and UI with gunicorn (one process, many threads: SSE streams need them)."""
+    from backend.server import serve as run_server
+
+    settings = Settings()
+    if host:
+        settings.host = host
+    if port:
+        settings.port = port
+    run_server(settings)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Typed configuration, built once from ``SCRIPTMAN_*`` environment variables.
+
+Code reads this object, never ``os.environ``: one place to document and validate settings.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret_key"
+
+
+class Settings(BaseSettings):
+    """Every knob of a Scriptman install; defaults need no configuration at all."""
+
+    model_config = SettingsConfigDict(env_prefix="SCRIPTMAN_", extra="ignore")
+
+    home: Path = Field(default_factory=Path.cwd)
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=1, le=65535)
+    database_url: str | None = None
+    secret_key: str | None = None
+    admin_password: str | None = None
+    max_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+    executor: Literal["local", "celery"] = "local"
+    redis_url: str | None = None
+    default_timeout_seconds: int = Field(default=300, ge=1)
+    kill_grace_seconds: float = Field(default=5.0, ge=0)
+    max_code_bytes: int = Field(default=1_000_000, ge=1)
+    max_request_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    max_result_bytes: int = Field(default=1_000_000, ge=1)
+    max_log_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_line_bytes: int = Field(default=64 * 1024, ge=256)
+    retention_days: int = Field(default=30, ge=0)
+    retention_per_script: int = Field(default=100, ge=0)
+    scheduler_enabled: bool = True
+    recover_on_start: bool = True
+    server_threads: int = Field(default=128, ge=4)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def envs_dir(self) -> Path:
+        return self.data_dir / "envs"
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.home / "execution_spaces"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'scriptman.db'}"
+
+    def ensure_dirs(self) -> None:
+        """Create the runtime folders; a fresh clone or an empty SCRIPTMAN_HOME has none."""
+        for folder in (self.data_dir, self.envs_dir, self.workspaces_dir, self.logs_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def resolve_secret_key(self) -> str:
+        """Use the configured key, else one generated once per install into a 0600 file."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / SECRET_KEY_FILE
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        key = secrets.token_hex(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key

@@ -1,0 +1,83 @@
+"""One run of one script version."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.extensions import db
+from backend.models.types import UTCDateTime, utcnow
+
+
+class ExecutionStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
+
+
+ACTIVE_STATUSES = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
+
+
+class Trigger(enum.StrEnum):
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+    WEBHOOK = "webhook"
+    RETRY = "retry"
+    RERUN = "rerun"
+    API = "api"
+
+
+class Execution(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "executions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    script_id: Mapped[int] = mapped_column(ForeignKey("scripts.id", ondelete="CASCADE"))
+    version_number: Mapped[int]
+    trigger: Mapped[str] = mapped_column(String(20), default=Trigger.MANUAL.value)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default=ExecutionStatus.QUEUED.value)
+    exit_code: Mapped[int | None] = mapped_column(default=None)
+    result: Mapped[Any | None] = mapped_column(JSON, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    duration_ms: Mapped[int | None] = mapped_column(default=None)
+    peak_memory_kb: Mapped[int | None] = mapped_column(default=None)
+    cpu_time_ms: Mapped[int | None] = mapped_column(default=None)
+    attempt: Mapped[int] = mapped_column(default=1)
+    retry_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("executions.id", ondelete="SET NULL"), default=None
+    )
+    rerun_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("executions.id", ondelete="SET NULL"), default=None
+    )
+    schedule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schedules.id", ondelete="SET NULL"), default=None, index=True
+    )
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    progress: Mapped[float | None] = mapped_column(default=None)
+    progress_message: Mapped[str | None] = mapped_column(String(500), default=None)
+    log_path: Mapped[str | None] = mapped_column(String(1000), default=None)
+    workspace_path: Mapped[str | None] = mapped_column(String(1000), default=None)
+    pid: Mapped[int | None] = mapped_column(default=None)
+    pid_started_at: Mapped[float | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        Index("ix_executions_script_id_id", "script_id", "id"),
+        Index("ix_executions_status", "status"),
+        Index("ix_executions_trigger", "trigger"),
+    )

@@ -1,0 +1,182 @@
+"""Request and response shapes of the scripts API."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from backend.schemas.common import PageQuery, StrictBody
+from backend.services.params import ParameterDefinition
+
+Language = Literal["python", "javascript", "shell"]
+ConcurrencyPolicy = Literal["queue", "refuse"]
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+FOLDER_SEGMENT = re.compile(r"^[^/\\\x00-\x1f\x7f]{1,100}$")
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+
+
+def clean_name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if CONTROL_CHARS.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def clean_folder(value: str) -> str:
+    segments = [s for s in value.strip().strip("/").split("/") if s != ""] if value.strip() else []
+    for segment in segments:
+        if segment in (".", "..") or not FOLDER_SEGMENT.match(segment):
+            raise ValueError("must be a path like 'reports/daily' without '.', '..' or control characters")
+    return "/".join(segments)
+
+
+def clean_tags(tags: list[str]) -> list[str]:
+    cleaned = []
+    for tag in tags:
+        tag = tag.strip()
+        if not tag or len(tag) > 100 or CONTROL_CHARS.search(tag):
+            raise ValueError("each tag must be 1-100 printable characters")
+        if tag not in cleaned:
+            cleaned.append(tag)
+    return cleaned
+
+
+class ScriptFields(StrictBody):
+    """Fields a client may set; shared by create, replace and patch."""
+
+    description: str = Field(default="", max_length=10_000)
+    code: str = ""
+    dependencies: list[str] = Field(default_factory=list, max_length=200)
+    parameters: list[ParameterDefinition] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    folder: str = Field(default="", max_length=500)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_SECONDS)
+    max_concurrent: int | None = Field(default=None, ge=1, le=1000)
+    concurrency_policy: ConcurrencyPolicy = "queue"
+    max_retries: int = Field(default=0, ge=0, le=20)
+    retry_delay_seconds: int = Field(default=0, ge=0, le=86_400)
+    enabled: bool = True
+
+    _tags = field_validator("tags")(classmethod(lambda cls, v: clean_tags(v)))
+    _folder = field_validator("folder")(classmethod(lambda cls, v: clean_folder(v)))
+
+
+class ScriptCreate(ScriptFields):
+    name: str = Field(min_length=1, max_length=200)
+    language: Language
+
+    _name = field_validator("name")(classmethod(lambda cls, v: clean_name(v)))
+
+
+class ScriptReplace(ScriptCreate):
+    """PUT: the whole script. ``version`` (optional) guards against overwriting someone else's edit."""
+
+    version: int | None = Field(default=None, ge=1, description="The version this edit is based on")
+    message: str = Field(default="", max_length=500, description="Note stored with a new version")
+
+
+class ScriptPatch(StrictBody):
+    """PATCH: only the fields given change."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    language: Language | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    code: str | None = None
+    dependencies: list[str] | None = Field(default=None, max_length=200)
+    parameters: list[ParameterDefinition] | None = None
+    tags: list[str] | None = Field(default=None, max_length=50)
+    folder: str | None = Field(default=None, max_length=500)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_SECONDS)
+    max_concurrent: int | None = Field(default=None, ge=1, le=1000)
+    concurrency_policy: ConcurrencyPolicy | None = None
+    max_retries: int | None = Field(default=None, ge=0, le=20)
+    retry_delay_seconds: int | None = Field(default=None, ge=0, le=86_400)
+    enabled: bool | None = None
+    version: int | None = Field(default=None, ge=1)
+    message: str | None = Field(default=None, max_length=500)
+
+    _name = field_validator("name")(classmethod(lambda cls, v: v if v is None else clean_name(v)))
+    _tags = field_validator("tags")(classmethod(lambda cls, v: v if v is None else clean_tags(v)))
+    _folder = field_validator("folder")(classmethod(lambda cls, v: v if v is None else clean_folder(v)))
+
+
+class ScriptListQuery(PageQuery):
+    q: str | None = Field(default=None, max_length=200)
+    tag: str | None = Field(default=None, max_length=100)
+    folder: str | None = Field(default=None, max_length=500)
+
+
+class ScriptPath(BaseModel):
+    script_id: int = Field(ge=1, le=2**62)
+
+
+class VersionPath(ScriptPath):
+    number: int = Field(ge=1, le=2**31)
+
+
+class DiffQuery(BaseModel):
+    from_: int = Field(alias="from", ge=1, le=2**31)
+    to: int = Field(ge=1, le=2**31)
+
+
+class ScriptOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    language: Language
+    code: str
+    dependencies: list[str]
+    parameters: list[dict[str, Any]]
+    tags: list[str]
+    folder: str
+    timeout_seconds: int | None
+    max_concurrent: int | None
+    concurrency_policy: str
+    max_retries: int
+    retry_delay_seconds: int
+    enabled: bool
+    version: int = Field(description="Current version number")
+    revision: int = Field(description="Bumped on every change; use as If-Match")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ScriptList(BaseModel):
+    items: list[ScriptOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class VersionOut(BaseModel):
+    number: int
+    script_id: int
+    code: str
+    dependencies: list[str]
+    parameters: list[dict[str, Any]]
+    message: str
+    created_at: datetime
+
+
+class VersionSummary(BaseModel):
+    number: int
+    message: str
+    created_at: datetime
+    current: bool
+
+
+class VersionList(BaseModel):
+    items: list[VersionSummary]
+    total: int
+
+
+class DiffOut(BaseModel):
+    script_id: int
+    from_version: int
+    to_version: int
+    diff: str = Field(description="Unified diff of code, dependencies and parameters")

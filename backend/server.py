@@ -1,0 +1,55 @@
+"""The one serving command: gunicorn with a single gthread worker.
+
+One process keeps the executor pool and the scheduler in one place; many threads let
+Server-Sent Events streams stay open without starving ordinary requests (STACK.md: waitress'
+4 threads froze at the 4th stream, the sync worker was killed mid-stream).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from backend.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _Server(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        options: dict[str, Any] = {
+            "bind": f"{self.settings.host}:{self.settings.port}",
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": self.settings.server_threads,
+            "timeout": 120,
+            "graceful_timeout": 10,
+            "keepalive": 5,
+            "accesslog": "-",
+            "errorlog": "-",
+            "loglevel": "info",
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self):  # type: ignore[no-untyped-def]
+        from backend.app import create_app
+        from backend.cli import upgrade_database
+
+        app = create_app(self.settings)
+        upgrade_database(app)
+        start = app.extensions.get("scriptman.start_services")
+        if start is not None:
+            start()
+        return app
+
+
+def serve(settings: Settings) -> None:
+    log.info("Scriptman listening on http://%s:%s", settings.host, settings.port)
+    _Server(settings).run()
