@@ -62,14 +62,25 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     register_error_handlers(app)
     _register_json_guard(app, settings)
     _register_blueprints(app)
+    _register_services(app, settings)
     return app
 
 
 def _register_blueprints(app: OpenAPI) -> None:
-    from backend.api import scripts, system
+    from backend.api import executions, runs, scripts, system
 
-    app.register_api(system.bp)
-    app.register_api(scripts.bp)
+    for module in (system, scripts, runs, executions):
+        app.register_api(module.bp)
+
+
+def _register_services(app: OpenAPI, settings: Settings) -> None:
+    """Long-lived services live on ``app.extensions``; the server or a test starts them."""
+    from backend.services.executor.local import LocalExecutor
+
+    executor = LocalExecutor(app, settings)
+    app.extensions["scriptman.executor"] = executor
+    app.extensions["scriptman.start_services"] = executor.start
+    app.extensions["scriptman.stop_services"] = executor.stop
 
 
 def _register_json_guard(app: OpenAPI, settings: Settings) -> None:
@@ -90,7 +101,5 @@ def _register_json_guard(app: OpenAPI, settings: Settings) -> None:
         try:
             json.loads(raw)
         except (ValueError, RecursionError):
-            return problem_response(
-                400, "Malformed JSON", "The request body is not valid JSON.", field="body"
-            )
+            return problem_response(400, "Malformed JSON", "The request body is not valid JSON.", field="body")
         return None

@@ -57,5 +57,17 @@ def serve(host: str | None, port: int | None) -> None:
     run_server(settings)
 
 
+@main.command("run", context_settings={"ignore_unknown_options": False})
+@click.argument("script_name")
+@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="A parameter value")
+def run(script_name: str, params: tuple[str, ...]) -> None:
+    """Run a script by name through the executor, print its log, exit with its exit code."""
+    from backend.cli_run import run_script
+
+    app = _app()
+    upgrade_database(app)
+    sys.exit(run_script(app, script_name, params))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

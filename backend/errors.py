@@ -120,6 +120,4 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(error: Exception) -> Response:
         db.session.rollback()
         log.exception("Unhandled error on %s %s", request.method, request.path)
-        return problem_response(
-            500, "Internal server error", "An unexpected error occurred; see the server log."
-        )
+        return problem_response(500, "Internal server error", "An unexpected error occurred; see the server log.")

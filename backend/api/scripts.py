@@ -37,9 +37,7 @@ def _with_etag(body: dict, status: int = 200) -> Response:
 @bp.get("", responses={200: ScriptList, 422: Problem})
 def list_scripts(query: ScriptListQuery) -> Response:
     """List scripts, filtered by text, tag and folder."""
-    page = service.list_scripts(
-        q=query.q, tag=query.tag, folder=query.folder, page=query.page, per_page=query.per_page
-    )
+    page = service.list_scripts(q=query.q, tag=query.tag, folder=query.folder, page=query.page, per_page=query.per_page)
     return json_response(
         {
             "items": [script_json(s) for s in page.items],

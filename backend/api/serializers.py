@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from backend.models import Script, ScriptVersion
+from backend.models import Execution, Script, ScriptVersion
 from backend.services.params import mask_definitions
 
 
@@ -41,4 +42,35 @@ def version_json(version: ScriptVersion) -> dict[str, Any]:
         "parameters": mask_definitions(list(version.parameters)),
         "message": version.message,
         "created_at": version.created_at.isoformat(),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def execution_json(execution: Execution, script_name: str | None = None) -> dict[str, Any]:
+    return {
+        "id": execution.id,
+        "script_id": execution.script_id,
+        "script_name": script_name,
+        "version": execution.version_number,
+        "trigger": execution.trigger,
+        "params": dict(execution.params or {}),
+        "status": execution.status,
+        "exit_code": execution.exit_code,
+        "result": execution.result,
+        "error": execution.error,
+        "queued_at": _iso(execution.queued_at),
+        "started_at": _iso(execution.started_at),
+        "finished_at": _iso(execution.finished_at),
+        "duration_ms": execution.duration_ms,
+        "peak_memory_kb": execution.peak_memory_kb,
+        "cpu_time_ms": execution.cpu_time_ms,
+        "attempt": execution.attempt,
+        "retry_of_id": execution.retry_of_id,
+        "rerun_of_id": execution.rerun_of_id,
+        "schedule_id": execution.schedule_id,
+        "progress": execution.progress,
+        "progress_message": execution.progress_message,
     }

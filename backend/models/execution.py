@@ -47,6 +47,9 @@ class Execution(db.Model):  # type: ignore[name-defined,misc]
     version_number: Mapped[int]
     trigger: Mapped[str] = mapped_column(String(20), default=Trigger.MANUAL.value)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Secret values, kept apart from ``params`` (which holds ``***``) so reruns and queued runs
+    # can still use them; never serialised by the API.
+    secret_params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default=ExecutionStatus.QUEUED.value)
     exit_code: Mapped[int | None] = mapped_column(default=None)
     result: Mapped[Any | None] = mapped_column(JSON, default=None)
@@ -58,12 +61,8 @@ class Execution(db.Model):  # type: ignore[name-defined,misc]
     peak_memory_kb: Mapped[int | None] = mapped_column(default=None)
     cpu_time_ms: Mapped[int | None] = mapped_column(default=None)
     attempt: Mapped[int] = mapped_column(default=1)
-    retry_of_id: Mapped[int | None] = mapped_column(
-        ForeignKey("executions.id", ondelete="SET NULL"), default=None
-    )
-    rerun_of_id: Mapped[int | None] = mapped_column(
-        ForeignKey("executions.id", ondelete="SET NULL"), default=None
-    )
+    retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("executions.id", ondelete="SET NULL"), default=None)
+    rerun_of_id: Mapped[int | None] = mapped_column(ForeignKey("executions.id", ondelete="SET NULL"), default=None)
     schedule_id: Mapped[int | None] = mapped_column(
         ForeignKey("schedules.id", ondelete="SET NULL"), default=None, index=True
     )
@@ -75,6 +74,7 @@ class Execution(db.Model):  # type: ignore[name-defined,misc]
     workspace_path: Mapped[str | None] = mapped_column(String(1000), default=None)
     pid: Mapped[int | None] = mapped_column(default=None)
     pid_started_at: Mapped[float | None] = mapped_column(default=None)
+    cookie: Mapped[str | None] = mapped_column(String(64), default=None)
 
     __table_args__ = (
         Index("ix_executions_script_id_id", "script_id", "id"),

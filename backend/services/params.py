@@ -89,9 +89,7 @@ def validate_definitions(raw: list[dict[str, Any]] | list[ParameterDefinition]) 
     seen: set[str] = set()
     for index, item in enumerate(raw):
         try:
-            definition = (
-                item if isinstance(item, ParameterDefinition) else ParameterDefinition.model_validate(item)
-            )
+            definition = item if isinstance(item, ParameterDefinition) else ParameterDefinition.model_validate(item)
         except ValidationError as error:
             first = error.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"])
@@ -220,9 +218,7 @@ def coerce_values(stored: list[dict[str, Any]], values: dict[str, Any] | None) -
         try:
             result[definition.name] = coerce_value(definition, raw)
         except ValueError as error:
-            raise Unprocessable(
-                f"params.{definition.name}: {error}", field=f"params.{definition.name}"
-            ) from None
+            raise Unprocessable(f"params.{definition.name}: {error}", field=f"params.{definition.name}") from None
     return result
 
 

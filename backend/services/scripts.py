@@ -65,9 +65,7 @@ def list_scripts(*, q: str | None, tag: str | None, folder: str | None, page: in
         prefix = folder.strip("/")
         query = query.where(or_(Script.folder == prefix, Script.folder.startswith(prefix + "/")))
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(
-        query.order_by(Script.folder, Script.name).offset((page - 1) * per_page).limit(per_page)
-    )
+    rows = db.session.scalars(query.order_by(Script.folder, Script.name).offset((page - 1) * per_page).limit(per_page))
     return Page(items=list(rows), total=total, page=page, per_page=per_page)
 
 

@@ -22,9 +22,7 @@ def content_of(obj: Script | ScriptVersion) -> dict[str, Any]:
 
 def snapshot(script: Script, message: str = "") -> ScriptVersion:
     """Record the script's current content as its next version number."""
-    latest = db.session.scalar(
-        select(func.max(ScriptVersion.number)).where(ScriptVersion.script_id == script.id)
-    )
+    latest = db.session.scalar(select(func.max(ScriptVersion.number)).where(ScriptVersion.script_id == script.id))
     number = (latest or 0) + 1
     version = ScriptVersion(
         script_id=script.id,
@@ -51,9 +49,7 @@ def get_version(script_id: int, number: int) -> ScriptVersion:
 def list_versions(script_id: int) -> list[ScriptVersion]:
     return list(
         db.session.scalars(
-            select(ScriptVersion)
-            .where(ScriptVersion.script_id == script_id)
-            .order_by(ScriptVersion.number.desc())
+            select(ScriptVersion).where(ScriptVersion.script_id == script_id).order_by(ScriptVersion.number.desc())
         )
     )
 
@@ -67,8 +63,7 @@ def _lines(version: ScriptVersion) -> list[str]:
     lines.extend(f"{dep}\n" for dep in version.dependencies)
     lines.append("# --- parameters ---\n")
     lines.extend(
-        line + "\n"
-        for line in json.dumps(mask_definitions(version.parameters), indent=2, sort_keys=True).splitlines()
+        line + "\n" for line in json.dumps(mask_definitions(version.parameters), indent=2, sort_keys=True).splitlines()
     )
     return lines
 

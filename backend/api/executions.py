@@ -1,0 +1,80 @@
+"""Executions API: history, detail, cancel, rerun, delete."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask_openapi3 import APIBlueprint, Tag
+from sqlalchemy import select
+
+from backend.api.helpers import json_response
+from backend.api.serializers import execution_json
+from backend.extensions import db
+from backend.models import Execution, Script
+from backend.schemas.common import Problem
+from backend.schemas.executions import (
+    ExecutionList,
+    ExecutionListQuery,
+    ExecutionOut,
+    ExecutionPath,
+    RerunQuery,
+)
+from backend.services import executions as service
+
+bp = APIBlueprint("executions", __name__, url_prefix="/api/executions", abp_tags=[Tag(name="executions")])
+
+
+def _names(executions: list[Execution]) -> dict[int, str]:
+    ids = {e.script_id for e in executions}
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Script.id, Script.name).where(Script.id.in_(ids))).all())
+
+
+def render(execution: Execution) -> dict:
+    return execution_json(execution, _names([execution]).get(execution.script_id))
+
+
+@bp.get("", responses={200: ExecutionList, 422: Problem})
+def list_executions(query: ExecutionListQuery) -> Response:
+    """List executions, newest first."""
+    page = service.list_executions(
+        script_id=query.script_id,
+        status=query.status,
+        trigger=query.trigger,
+        page=query.page,
+        per_page=query.per_page,
+    )
+    names = _names(page.items)
+    return json_response(
+        {
+            "items": [execution_json(e, names.get(e.script_id)) for e in page.items],
+            "total": page.total,
+            "page": page.page,
+            "per_page": page.per_page,
+        }
+    )
+
+
+@bp.get("/<int:execution_id>", responses={200: ExecutionOut, 404: Problem})
+def get_execution(path: ExecutionPath) -> Response:
+    """One execution with its status, result and metrics."""
+    return json_response(render(service.get_execution(path.execution_id)))
+
+
+@bp.delete("/<int:execution_id>", responses={204: None, 404: Problem, 409: Problem})
+def delete_execution(path: ExecutionPath) -> Response:
+    """Delete a finished execution with its log and workspace."""
+    service.delete(path.execution_id)
+    return Response(status=204)
+
+
+@bp.post("/<int:execution_id>/cancel", responses={200: ExecutionOut, 404: Problem, 409: Problem})
+def cancel_execution(path: ExecutionPath) -> Response:
+    """Cancel a queued or running execution (the whole process tree is stopped)."""
+    return json_response(render(service.cancel(path.execution_id)))
+
+
+@bp.post("/<int:execution_id>/rerun", responses={202: ExecutionOut, 404: Problem, 409: Problem, 422: Problem})
+def rerun_execution(path: ExecutionPath, query: RerunQuery) -> Response:
+    """Run again with the same parameters (and version, unless latest=true)."""
+    return json_response(render(service.rerun(path.execution_id, latest=query.latest)), 202)

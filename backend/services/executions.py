@@ -1,0 +1,196 @@
+"""Execution lifecycle: the single entry point ``start()`` and everything after it.
+
+The API, the scheduler, webhooks, the CLI, retries and reruns all call ``start()``; nothing
+else creates runs. The executor picks queued rows from the database, so a queued run survives
+a restart and retries with a delay are just rows with ``not_before`` in the future.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from backend.database import begin_write
+from backend.errors import Conflict, NotFound
+from backend.extensions import db
+from backend.models import ACTIVE_STATUSES, Execution, ExecutionStatus, Script, Trigger
+from backend.models.types import utcnow
+from backend.services import params as params_service
+from backend.services import versions
+from backend.services.cleanup import remove_execution_files
+from backend.services.executor import process
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher(Protocol):
+    def notify(self) -> None: ...
+
+
+@dataclass
+class Page:
+    items: list[Execution]
+    total: int
+    page: int
+    per_page: int
+
+
+def _dispatcher() -> Dispatcher | None:
+    return current_app.extensions.get("scriptman.executor")
+
+
+def get_execution(execution_id: int) -> Execution:
+    execution = db.session.get(Execution, execution_id)
+    if execution is None:
+        raise NotFound(f"Execution {execution_id} does not exist.")
+    return execution
+
+
+def start(
+    script: Script,
+    values: dict[str, Any] | None,
+    trigger: Trigger,
+    *,
+    version_number: int | None = None,
+    schedule_id: int | None = None,
+    rerun_of_id: int | None = None,
+    retry_of_id: int | None = None,
+    attempt: int = 1,
+    not_before: datetime | None = None,
+    trusted_values: bool = False,
+    commit: bool = True,
+) -> Execution:
+    """Validate the values and queue a run of ``script``; the executor is woken to pick it up."""
+    if not script.enabled and trigger not in (Trigger.RETRY,):
+        raise Conflict(f"Script {script.name!r} is disabled; enable it to run it.", field="enabled")
+    number = version_number or script.current_version
+    definitions = versions.get_version(script.id, number).parameters
+    coerced = dict(values or {}) if trusted_values else params_service.coerce_values(definitions, values)
+    secrets = params_service.secret_names(definitions)
+    begin_write()
+    if script.max_concurrent and script.concurrency_policy == "refuse":
+        active = db.session.scalar(
+            select(func.count())
+            .select_from(Execution)
+            .where(Execution.script_id == script.id, Execution.status.in_(ACTIVE_STATUSES))
+        )
+        if active and active >= script.max_concurrent:
+            raise Conflict(
+                f"Script {script.name!r} already has {active} run(s) in progress (limit {script.max_concurrent}).",
+                field="max_concurrent",
+            )
+    execution = Execution(
+        script_id=script.id,
+        version_number=number,
+        trigger=trigger.value,
+        params=params_service.mask_values(definitions, coerced),
+        secret_params={k: v for k, v in coerced.items() if k in secrets},
+        status=ExecutionStatus.QUEUED.value,
+        schedule_id=schedule_id,
+        rerun_of_id=rerun_of_id,
+        retry_of_id=retry_of_id,
+        attempt=attempt,
+        not_before=not_before,
+    )
+    db.session.add(execution)
+    if commit:
+        db.session.commit()
+        wake_executor()
+    return execution
+
+
+def wake_executor() -> None:
+    dispatcher = _dispatcher()
+    if dispatcher is not None:
+        dispatcher.notify()
+
+
+def run_values(execution: Execution) -> dict[str, Any]:
+    """The real parameter values of a run: stored params with the secrets put back."""
+    return {**execution.params, **(execution.secret_params or {})}
+
+
+def rerun(execution_id: int, *, latest: bool = False) -> Execution:
+    original = get_execution(execution_id)
+    script = db.session.get(Script, original.script_id)
+    assert script is not None
+    return start(
+        script,
+        run_values(original),
+        Trigger.RERUN,
+        version_number=None if latest else original.version_number,
+        rerun_of_id=original.id,
+        trusted_values=not latest,
+    )
+
+
+def cancel(execution_id: int) -> Execution:
+    """Cancel: a queued run is dropped at once; a running one is told to stop its process group."""
+    execution = get_execution(execution_id)
+    if ExecutionStatus(execution.status).is_final:
+        raise Conflict(f"Execution {execution_id} already ended as {execution.status}.")
+    begin_write()
+    dropped = db.session.execute(
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status == ExecutionStatus.QUEUED.value)
+        .values(
+            status=ExecutionStatus.CANCELLED.value,
+            finished_at=utcnow(),
+            error="cancelled before it started",
+        )
+    ).rowcount
+    if not dropped:
+        db.session.execute(update(Execution).where(Execution.id == execution_id).values(cancel_requested=True))
+    db.session.commit()
+    db.session.refresh(execution)
+    if not dropped:
+        process.signal_supervisor(execution.pid, execution.pid_started_at)
+    return execution
+
+
+def delete(execution_id: int) -> None:
+    execution = get_execution(execution_id)
+    if execution.status in ACTIVE_STATUSES:
+        raise Conflict(f"Execution {execution_id} is {execution.status}; cancel it before deleting it.")
+    db.session.delete(execution)
+    db.session.commit()
+    remove_execution_files([execution])
+
+
+def list_executions(
+    *, script_id: int | None, status: str | None, trigger: str | None, page: int, per_page: int
+) -> Page:
+    query = select(Execution)
+    if script_id is not None:
+        query = query.where(Execution.script_id == script_id)
+    if status:
+        query = query.where(Execution.status == status)
+    if trigger:
+        query = query.where(Execution.trigger == trigger)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db.session.scalars(query.order_by(Execution.id.desc()).offset((page - 1) * per_page).limit(per_page))
+    return Page(items=list(rows), total=total, page=page, per_page=per_page)
+
+
+def schedule_retry(execution: Execution, script: Script) -> Execution | None:
+    """A failed or timed-out attempt gets a next attempt, if the script's policy allows one."""
+    if execution.status not in (ExecutionStatus.FAILED.value, ExecutionStatus.TIMED_OUT.value):
+        return None
+    if execution.cancel_requested or execution.attempt > script.max_retries:
+        return None
+    return start(
+        script,
+        run_values(execution),
+        Trigger.RETRY,
+        version_number=execution.version_number,
+        schedule_id=execution.schedule_id,
+        retry_of_id=execution.retry_of_id or execution.id,
+        attempt=execution.attempt + 1,
+        not_before=utcnow() + timedelta(seconds=script.retry_delay_seconds),
+        trusted_values=True,
+    )

@@ -1,0 +1,1 @@
+"""Running scripts. Kept import-light: the per-run supervisor imports ``logfile`` from here without Flask."""

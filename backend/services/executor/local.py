@@ -1,0 +1,170 @@
+"""The local executor: a bounded pool fed in FIFO order from the database's queued rows.
+
+Queued runs live in the database, not in memory, so they survive a restart, retries with a
+delay are rows whose ``not_before`` is in the future, and several server processes on one
+database never start the same run twice (a run is claimed with a conditional UPDATE).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from flask import Flask
+from sqlalchemy import func, or_, select
+
+from backend.config import Settings
+from backend.extensions import db
+from backend.models import Execution, ExecutionStatus, Script
+from backend.models.types import utcnow
+from backend.services.executor import process, runner, workspace
+from backend.services.executor.claim import claim
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+CANDIDATES_PER_PASS = 100
+WATCH_POLL_SECONDS = 0.25
+
+
+class LocalExecutor:
+    def __init__(self, app: Flask, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.capacity = settings.max_concurrency
+        self.pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="scriptman-run")
+        self.wake = threading.Condition()
+        self.pending_wake = False
+        self.active: set[int] = set()
+        self.active_lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="scriptman-dispatch", daemon=True)
+
+    # -- public -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.settings.recover_on_start:
+            self.recover()
+        self.thread.start()
+
+    def notify(self) -> None:
+        with self.wake:
+            self.pending_wake = True
+            self.wake.notify()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.notify()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def running_ids(self) -> set[int]:
+        with self.active_lock:
+            return set(self.active)
+
+    # -- dispatch -------------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            with self.wake:
+                if not self.pending_wake:
+                    self.wake.wait(timeout=POLL_SECONDS)
+                self.pending_wake = False
+            if self.stopping.is_set():
+                break
+            try:
+                self._dispatch()
+            except Exception:
+                log.exception("dispatcher pass failed")
+                time.sleep(POLL_SECONDS)
+
+    def _dispatch(self) -> None:
+        with self.app.app_context():
+            try:
+                while len(self.running_ids()) < self.capacity and not self.stopping.is_set():
+                    execution_id = self._claim_next()
+                    if execution_id is None:
+                        break
+                    with self.active_lock:
+                        self.active.add(execution_id)
+                    self.pool.submit(self._run, execution_id)
+            finally:
+                db.session.remove()
+
+    def _claim_next(self) -> int | None:
+        """Take the oldest runnable queued run, respecting each script's own concurrency cap."""
+        now = utcnow()
+        candidates = db.session.execute(
+            select(Execution.id, Execution.script_id, Script.max_concurrent)
+            .join(Script, Script.id == Execution.script_id)
+            .where(
+                Execution.status == ExecutionStatus.QUEUED.value,
+                or_(Execution.not_before.is_(None), Execution.not_before <= now),
+            )
+            .order_by(Execution.id)
+            .limit(CANDIDATES_PER_PASS)
+        ).all()
+        saturated: set[int] = set()
+        for execution_id, script_id, cap in candidates:
+            if script_id in saturated:
+                continue
+            if cap:
+                running = db.session.scalar(
+                    select(func.count())
+                    .select_from(Execution)
+                    .where(Execution.script_id == script_id, Execution.status == ExecutionStatus.RUNNING.value)
+                )
+                if running and running >= cap:
+                    saturated.add(script_id)
+                    continue
+            if claim(execution_id):
+                return int(execution_id)
+        return None
+
+    def _run(self, execution_id: int) -> None:
+        try:
+            runner.execute(self.app, execution_id)
+        except Exception:
+            log.exception("execution %s crashed the runner", execution_id)
+        finally:
+            with self.active_lock:
+                self.active.discard(execution_id)
+            self.notify()
+
+    # -- recovery ---------------------------------------------------------------------------------------
+    def recover(self) -> None:
+        """Re-attach to runs whose supervisor survived a restart; end the others as interrupted.
+
+        Queued rows are simply left queued: the dispatcher starts them (nothing had run yet).
+        """
+        with self.app.app_context():
+            rows = db.session.scalars(select(Execution).where(Execution.status == ExecutionStatus.RUNNING.value)).all()
+            for execution in rows:
+                if process.is_same_process(execution.pid, execution.pid_started_at):
+                    log.info("re-attaching to execution %s (supervisor pid %s)", execution.id, execution.pid)
+                    with self.active_lock:
+                        self.active.add(execution.id)
+                    self.pool.submit(self._watch, execution.id, execution.pid, execution.pid_started_at)
+                    continue
+                paths = workspace.run_paths(self.settings, execution.id)
+                if paths.status.exists():
+                    runner.finish(self.app, execution.id, runner.read_status(self.app, execution.id))
+                    continue
+                if execution.cookie:
+                    process.kill_orphaned_group(paths.control / "child.pid", execution.cookie)
+                runner.finish(
+                    self.app,
+                    execution.id,
+                    {"reason": "interrupted", "error": "the server stopped while this run was in progress"},
+                )
+            db.session.remove()
+
+    def _watch(self, execution_id: int, pid: int, started_at: float) -> None:
+        try:
+            while process.is_same_process(pid, started_at) and not self.stopping.is_set():
+                time.sleep(WATCH_POLL_SECONDS)
+            if not self.stopping.is_set():
+                runner.finish(self.app, execution_id, runner.read_status(self.app, execution_id))
+        finally:
+            with self.active_lock:
+                self.active.discard(execution_id)
+            self.notify()

@@ -1,0 +1,156 @@
+"""The run log format, its writer and its reader. Standard library only (the supervisor imports it).
+
+One record per line: ``<UTC ISO time> <stream> <text>\\n`` where stream is ``out``, ``err``,
+``sys`` (Scriptman's own notes: installer output, status) or ``prg`` (progress, JSON text).
+Text never contains a newline; invalid UTF-8 is replaced. Byte offsets into this file are
+what the API and SSE use to resume, so records are only ever appended.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+STREAMS = ("out", "err", "sys", "prg")
+MASK = "***"
+TRUNCATED_MARK = " [line split]"
+
+
+def timestamp(now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+def format_record(stream: str, text: str, now: float | None = None) -> bytes:
+    clean = text.replace("\n", " ")
+    return f"{timestamp(now)} {stream} {clean}\n".encode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class Record:
+    offset: int  # byte offset where the record starts
+    next_offset: int  # byte offset just after it
+    time: str
+    stream: str
+    text: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"offset": self.offset, "time": self.time, "stream": self.stream, "text": self.text}
+
+
+def parse_line(raw: bytes, offset: int) -> Record:
+    line = raw.rstrip(b"\n").decode("utf-8", errors="replace")
+    parts = line.split(" ", 2)
+    if len(parts) == 3 and parts[1] in STREAMS:
+        return Record(offset, offset + len(raw), parts[0], parts[1], parts[2])
+    if len(parts) == 2 and parts[1] in STREAMS:
+        return Record(offset, offset + len(raw), parts[0], parts[1], "")
+    return Record(offset, offset + len(raw), "", "out", line)
+
+
+def read_records(path: str, offset: int = 0, limit: int = 1000, max_bytes: int = 4 << 20) -> list[Record]:
+    """Whole records from ``offset``; a trailing record still being written is left for later."""
+    records: list[Record] = []
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return records
+    with handle:
+        handle.seek(offset)
+        budget = max_bytes
+        position = offset
+        while len(records) < limit and budget > 0:
+            raw = handle.readline(budget)
+            if not raw or not raw.endswith(b"\n"):
+                break
+            records.append(parse_line(raw, position))
+            position += len(raw)
+            budget -= len(raw)
+    return records
+
+
+def iter_text(path: str) -> Iterator[bytes]:
+    """The log as plain text (``[time] [stream] text`` lines) for download."""
+    with open(path, "rb") as handle:
+        for raw in handle:
+            record = parse_line(raw, 0)
+            prefix = "" if record.stream == "out" else f"[{record.stream}] "
+            yield f"{record.time} {prefix}{record.text}\n".encode()
+
+
+class Masker:
+    """Replaces secret values with ``***`` in whole lines (never per chunk: a split secret leaks)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        encoded = {s.encode("utf-8") for s in secrets if s}
+        self.secrets = sorted(encoded, key=len, reverse=True)
+        self.longest = max((len(s) for s in self.secrets), default=0)
+
+    def mask(self, data: bytes) -> bytes:
+        for secret in self.secrets:
+            if secret in data:
+                data = data.replace(secret, MASK.encode())
+        return data
+
+    def mask_text(self, text: str) -> str:
+        return self.mask(text.encode("utf-8", errors="surrogateescape")).decode("utf-8", errors="replace")
+
+
+class LogWriter:
+    """Appends records to a run log, masking secrets, splitting long lines and enforcing a cap."""
+
+    def __init__(self, path: str, masker: Masker, max_bytes: int, max_line_bytes: int) -> None:
+        self.path = path
+        self.masker = masker
+        self.max_bytes = max_bytes
+        self.max_line_bytes = max_line_bytes
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        self.size = os.fstat(self.fd).st_size
+        self.capped = False
+        self.buffers: dict[str, bytes] = {}
+
+    def write(self, stream: str, text: str) -> None:
+        """Write one whole line of Scriptman's own text (not split, still masked and capped)."""
+        self._emit(stream, self.masker.mask(text.encode("utf-8", errors="replace")))
+
+    def feed(self, stream: str, chunk: bytes) -> None:
+        """Take raw output; complete lines are written, a partial line waits for its end."""
+        buffer = self.buffers.get(stream, b"") + chunk
+        while True:
+            newline = buffer.find(b"\n")
+            if newline >= 0:
+                line, buffer = buffer[:newline], buffer[newline + 1 :]
+                self._emit(stream, self.masker.mask(line.rstrip(b"\r")))
+                continue
+            # Cut an over-long line only once every secret that starts before the cut is whole.
+            if len(buffer) >= self.max_line_bytes + self.masker.longest:
+                masked = self.masker.mask(buffer)
+                cut = self.max_line_bytes
+                self._emit(stream, masked[:cut] + TRUNCATED_MARK.encode())
+                buffer = masked[cut:]
+                continue
+            break
+        self.buffers[stream] = buffer
+
+    def flush_partial(self) -> None:
+        for stream, buffer in self.buffers.items():
+            if buffer:
+                self._emit(stream, self.masker.mask(buffer))
+        self.buffers.clear()
+
+    def _emit(self, stream: str, line: bytes) -> None:
+        if self.capped:
+            return
+        text = line.decode("utf-8", errors="replace")
+        record = format_record(stream, text)
+        if self.size + len(record) > self.max_bytes:
+            self.capped = True
+            record = format_record("sys", f"log limit of {self.max_bytes} bytes reached; further output discarded")
+        os.write(self.fd, record)
+        self.size += len(record)
+
+    def close(self) -> None:
+        self.flush_partial()
+        os.close(self.fd)

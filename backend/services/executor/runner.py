@@ -1,0 +1,249 @@
+"""One run, start to end: workspace → environment → supervisor → final status."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import update
+
+from backend.config import Settings
+from backend.errors import ProblemError
+from backend.extensions import db
+from backend.models import Execution, ExecutionStatus, Script
+from backend.models.types import utcnow
+from backend.services import executions as executions_service
+from backend.services import params as params_service
+from backend.services import versions
+from backend.services.executor import environments, process, workspace
+from backend.services.executor.logfile import LogWriter, Masker
+
+log = logging.getLogger(__name__)
+
+SDK_DIR = Path(__file__).resolve().parents[2] / "sdk"
+BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME", "TMPDIR", "TERM")
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+WAIT_POLL_SECONDS = 0.5
+
+
+def build_env(
+    settings: Settings,
+    execution: Execution,
+    script: Script,
+    values: dict[str, Any],
+    paths: workspace.RunPaths,
+    env_info: environments.Environment,
+) -> dict[str, str]:
+    """The child's environment: a short allow-list of the server's, never its secrets or config."""
+    env = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
+    env.setdefault("PATH", DEFAULT_PATH)
+    for name, value in values.items():
+        env[name] = params_service.to_env_value(value)
+    env.update(
+        {
+            "SCRIPT_PARAMETERS": json.dumps(values),
+            "SCRIPT_NAME": script.name,
+            "EXECUTION_ID": str(execution.id),
+            "WORKSPACE": str(paths.workspace),
+            "SCRIPTMAN_RESULT": str(paths.result),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": str(SDK_DIR),
+            "SCRIPTMAN_RUN_COOKIE": execution.cookie or "",
+        }
+    )
+    env.update(env_info.extra_env)
+    if env_info.bin_dir:
+        env["PATH"] = f"{env_info.bin_dir}:{env['PATH']}"
+    return env
+
+
+def build_argv(language: str, script_file: Path, env_info: environments.Environment) -> list[str]:
+    if language == "python":
+        python = str(env_info.bin_dir / "python") if env_info.bin_dir else environments.python_runtime()
+        return [python, script_file.name]
+    if language == "javascript":
+        return [shutil.which("node") or "node", script_file.name]
+    return [shutil.which("bash") or "/bin/bash", script_file.name]
+
+
+def execute(app: Flask, execution_id: int) -> None:
+    """Run a claimed execution to its end. Never raises: every failure becomes a final status."""
+    with app.app_context():
+        try:
+            popen = _prepare_and_launch(app, execution_id)
+        except Exception as error:
+            status = "failed"
+            detail = error.detail if isinstance(error, ProblemError) else f"{type(error).__name__}: {error}"
+            if not isinstance(error, ProblemError):
+                log.exception("execution %s could not start", execution_id)
+            finish(app, execution_id, {"reason": "error", "error": detail}, forced_status=status)
+            return
+        finally:
+            db.session.remove()
+        if popen is None:
+            return
+        popen.wait()
+        finish(app, execution_id, read_status(app, execution_id))
+
+
+def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes] | None:
+    settings: Settings = app.extensions["scriptman.settings"]
+    execution = db.session.get(Execution, execution_id)
+    assert execution is not None
+    script = db.session.get(Script, execution.script_id)
+    assert script is not None
+    version = versions.get_version(script.id, execution.version_number)
+    paths = workspace.run_paths(settings, execution_id)
+    values = executions_service.run_values(execution)
+    masker = Masker(masker_inputs(values, execution.secret_params))
+    execution.cookie = f"x{execution_id}-{secrets.token_hex(8)}"
+    execution.workspace_path = str(paths.workspace)
+    execution.log_path = str(paths.log)
+    db.session.commit()
+
+    script_file = workspace.prepare(paths, script.language, version.code)
+    writer = LogWriter(str(paths.log), masker, settings.max_log_bytes, settings.max_line_bytes)
+    try:
+        attempt = f", attempt {execution.attempt}" if execution.attempt > 1 else ""
+        writer.write("sys", f"run {execution_id} of {script.name!r} version {version.number}{attempt}")
+        env_info = environments.ensure_environment(
+            settings.envs_dir,
+            script.language,
+            list(version.dependencies),
+            lambda line: writer.write("sys", line),
+        )
+    finally:
+        writer.close()
+    db.session.refresh(execution)
+    if execution.cancel_requested:
+        finish(app, execution_id, {"reason": "cancelled", "error": "cancelled before the script started"})
+        return None
+
+    spec = {
+        "argv": build_argv(script.language, script_file, env_info),
+        "cwd": str(paths.workspace),
+        "env": build_env(settings, execution, script, values, paths, env_info),
+        "log_path": str(paths.log),
+        "status_path": str(paths.status),
+        "result_path": str(paths.result),
+        "timeout_seconds": script.timeout_seconds or settings.default_timeout_seconds,
+        "kill_grace_seconds": settings.kill_grace_seconds,
+        "max_log_bytes": settings.max_log_bytes,
+        "max_line_bytes": settings.max_line_bytes,
+        "max_result_bytes": settings.max_result_bytes,
+        "secrets": masker_inputs(values, execution.secret_params),
+        "cookie": execution.cookie,
+        "rlimits": {},
+    }
+    paths.status.unlink(missing_ok=True)
+    process.write_spec(paths.spec, spec)
+    popen = process.launch_supervisor(paths.spec, paths.control / "supervisor.err")
+    execution.pid = popen.pid
+    execution.pid_started_at = process.start_time(popen.pid)
+    db.session.commit()
+    return popen
+
+
+def masker_inputs(values: dict[str, Any], secret_params: dict[str, Any]) -> list[str]:
+    return [params_service.to_env_value(values[k]) for k in secret_params if k in values]
+
+
+def read_status(app: Flask, execution_id: int) -> dict[str, Any]:
+    settings: Settings = app.extensions["scriptman.settings"]
+    path = workspace.run_paths(settings, execution_id).status
+    try:
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return {"reason": "error", "error": "the run supervisor ended without reporting a status"}
+
+
+def _final_status(outcome: dict[str, Any]) -> tuple[ExecutionStatus, str | None]:
+    reason = outcome.get("reason")
+    code = outcome.get("exit_code")
+    if reason == "timeout":
+        return ExecutionStatus.TIMED_OUT, "timed out"
+    if reason == "cancelled":
+        return ExecutionStatus.CANCELLED, outcome.get("error") or "cancelled"
+    if reason == "interrupted":
+        return ExecutionStatus.INTERRUPTED, outcome.get("error")
+    if reason == "error" or code is None:
+        return ExecutionStatus.FAILED, outcome.get("error") or "the script could not run"
+    if outcome.get("result_error"):
+        return ExecutionStatus.FAILED, outcome["result_error"]
+    if code == 0:
+        return ExecutionStatus.SUCCEEDED, None
+    if code < 0:
+        return ExecutionStatus.FAILED, f"killed by signal {-code}"
+    return ExecutionStatus.FAILED, f"exit code {code}"
+
+
+def finish(app: Flask, execution_id: int, outcome: dict[str, Any], forced_status: str | None = None) -> None:
+    """Record the final state (once: a row already final is left alone), then retry if due."""
+    settings: Settings = app.extensions["scriptman.settings"]
+    status, error = _final_status(outcome)
+    if forced_status:
+        status = ExecutionStatus(forced_status)
+    with app.app_context():
+        try:
+            values: dict[str, Any] = {
+                "status": status.value,
+                "exit_code": outcome.get("exit_code"),
+                "result": outcome.get("result"),
+                "error": error,
+                "finished_at": _instant(outcome.get("finished_at")) or utcnow(),
+                "duration_ms": outcome.get("duration_ms"),
+                "peak_memory_kb": outcome.get("peak_memory_kb"),
+                "cpu_time_ms": outcome.get("cpu_time_ms"),
+            }
+            if outcome.get("started_at"):
+                values["started_at"] = _instant(outcome["started_at"])
+            changed = db.session.execute(
+                update(Execution)
+                .where(Execution.id == execution_id, Execution.status == ExecutionStatus.RUNNING.value)
+                .values(**values)
+            ).rowcount
+            db.session.commit()
+            if not changed:
+                return
+            paths = workspace.run_paths(settings, execution_id)
+            _append_final_line(settings, paths, status, values)
+            execution = db.session.get(Execution, execution_id)
+            script = db.session.get(Script, execution.script_id) if execution else None
+            if execution and script:
+                executions_service.schedule_retry(execution, script)
+                hook = app.extensions.get("scriptman.on_finished")
+                if hook:
+                    hook(execution)
+        except Exception:
+            log.exception("could not record the end of execution %s", execution_id)
+            db.session.rollback()
+        finally:
+            db.session.remove()
+
+
+def _append_final_line(
+    settings: Settings, paths: workspace.RunPaths, status: ExecutionStatus, values: dict[str, Any]
+) -> None:
+    parts = [f"finished: {status.value}"]
+    if values.get("exit_code") is not None:
+        parts.append(f"exit code {values['exit_code']}")
+    if values.get("duration_ms") is not None:
+        parts.append(f"{values['duration_ms'] / 1000:.2f} s")
+    if values.get("error") and status != ExecutionStatus.SUCCEEDED:
+        parts.append(str(values["error"]))
+    writer = LogWriter(str(paths.log), Masker([]), settings.max_log_bytes + 4096, settings.max_line_bytes)
+    writer.write("sys", ", ".join(parts))
+    writer.close()
+
+
+def _instant(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch else None

@@ -1,0 +1,53 @@
+"""Small helpers shared by test modules: create scripts, start runs, wait on status."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask.testing import FlaskClient
+
+FINAL = {"succeeded", "failed", "timed_out", "cancelled", "interrupted"}
+
+
+def create_script(client: FlaskClient, name: str, code: str, language: str = "python", **fields: Any) -> dict:
+    response = client.post("/api/scripts", json={"name": name, "language": language, "code": code, **fields})
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def execute(client: FlaskClient, script_id: int, params: dict[str, Any] | None = None) -> dict:
+    response = client.post(f"/api/scripts/{script_id}/execute", json={"params": params or {}})
+    assert response.status_code == 202, response.json
+    return response.json
+
+
+def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.05, message: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def wait_final(client: FlaskClient, execution_id: int, timeout: float = 30.0) -> dict:
+    def check() -> dict | None:
+        body = client.get(f"/api/executions/{execution_id}").json
+        return body if body["status"] in FINAL else None
+
+    return wait_for(check, timeout, message=f"execution {execution_id} to finish")
+
+
+def wait_status(client: FlaskClient, execution_id: int, status: str, timeout: float = 20.0) -> dict:
+    def check() -> dict | None:
+        body = client.get(f"/api/executions/{execution_id}").json
+        return body if body["status"] == status else None
+
+    return wait_for(check, timeout, message=f"execution {execution_id} to be {status}")
+
+
+def log_text(client: FlaskClient, execution_id: int, settings: Any) -> str:
+    path = settings.logs_dir / f"execution_{execution_id}.log"
+    return path.read_text(errors="replace") if path.exists() else ""
