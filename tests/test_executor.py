@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -174,7 +175,7 @@ def test_a_script_limit_of_one_runs_its_runs_one_at_a_time(client: FlaskClient) 
     ids = [execute(client, script["id"])["id"] for _ in range(3)]
     runs = [wait_final(client, i) for i in ids]
     spans = sorted((r["started_at"], r["finished_at"]) for r in runs)
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end
 
 
