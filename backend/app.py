@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     )
     if test_config:
         app.config.update(test_config)
+    app.url_map.merge_slashes = False  # "files//etc/passwd" is refused, not redirected
     app.extensions["scriptman.settings"] = settings
     app.extensions["scriptman.started_at"] = time.monotonic()
 
@@ -67,9 +68,9 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
 
 
 def _register_blueprints(app: OpenAPI) -> None:
-    from backend.api import executions, runs, scripts, system
+    from backend.api import executions, logs, runs, scripts, system
 
-    for module in (system, scripts, runs, executions):
+    for module in (system, scripts, runs, executions, logs):
         app.register_api(module.bp)
 
 

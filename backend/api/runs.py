@@ -2,27 +2,76 @@
 
 from __future__ import annotations
 
-from flask import Response
-from flask_openapi3 import APIBlueprint, Tag
+import json
+from typing import Any
+
+from flask import Response, request
+from flask_openapi3 import APIBlueprint, RawModel, Tag
 
 from backend.api.executions import render
-from backend.api.helpers import json_response
+from backend.api.helpers import json_response, settings
+from backend.errors import BadRequest
+from backend.extensions import db
 from backend.models import Trigger
 from backend.schemas.common import Problem
 from backend.schemas.executions import ExecuteBody, ExecutionOut
 from backend.schemas.scripts import ScriptPath
 from backend.services import executions as service
 from backend.services import scripts as scripts_service
+from backend.services import versions
+from backend.services.executor import workspace
+from backend.services.files import Staging
 
 bp = APIBlueprint("runs", __name__, url_prefix="/api/scripts", abp_tags=[Tag(name="executions")])
 
 
-@bp.post(
-    "/<int:script_id>/execute",
-    responses={202: ExecutionOut, 400: Problem, 404: Problem, 409: Problem, 413: Problem, 422: Problem},
-)
-def execute(path: ScriptPath, body: ExecuteBody) -> Response:
-    """Queue a run with parameter values; answers 202 with the queued execution at once."""
+class ExecuteRequest(RawModel):
+    """JSON ``{"params": {...}}``, or multipart with a ``params`` JSON field and any files."""
+
+    mimetypes = ["application/json", "multipart/form-data"]
+
+
+RESPONSES = {202: ExecutionOut, 400: Problem, 404: Problem, 409: Problem, 413: Problem, 422: Problem}
+
+
+def _multipart_params() -> dict[str, Any]:
+    raw = request.form.get("params", "")
+    if not raw.strip():
+        return {}
+    try:
+        values = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadRequest("The 'params' field must be a JSON object.", field="params") from None
+    if not isinstance(values, dict):
+        raise BadRequest("The 'params' field must be a JSON object.", field="params")
+    return values
+
+
+@bp.post("/<int:script_id>/execute", responses=RESPONSES)
+def execute(path: ScriptPath, raw: ExecuteRequest) -> Response:
+    """Queue a run; JSON ``{"params": {...}}`` or multipart (``params`` JSON field + files). Answers 202."""
     script = scripts_service.get_script(path.script_id)
-    execution = service.start(script, body.params, Trigger.MANUAL)
+    if request.mimetype != "multipart/form-data":
+        body = ExecuteBody.model_validate(request.get_json(silent=True) if request.data else {})
+        return json_response(render(service.start(script, body.params, Trigger.MANUAL)), 202)
+
+    values = _multipart_params()
+    definitions = versions.get_version(script.id, script.current_version).parameters
+    file_params = {d["name"] for d in definitions if d.get("type") == "file"}
+    staging = Staging(settings(), settings().max_request_bytes)
+    try:
+        for field, upload in request.files.items(multi=True):
+            saved = staging.save(upload.filename or field, upload.stream)
+            if field in file_params:  # a field named after a 'file' parameter gives it the saved name
+                values.setdefault(field, saved)
+        execution = service.start(script, values, Trigger.MANUAL, commit=False)
+        db.session.flush()
+        staging.move_into(workspace.run_paths(settings(), execution.id).workspace)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        staging.discard()
+    service.wake_executor()
     return json_response(render(execution), 202)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 STREAMS = ("out", "err", "sys", "prg")
 MASK = "***"
 TRUNCATED_MARK = " [line split]"
+PROGRESS_MARKER = b"::scriptman-progress::"  # written by the SDK's progress(); see backend/sdk
 
 
 def timestamp(now: float | None = None) -> str:
@@ -122,7 +123,11 @@ class LogWriter:
             newline = buffer.find(b"\n")
             if newline >= 0:
                 line, buffer = buffer[:newline], buffer[newline + 1 :]
-                self._emit(stream, self.masker.mask(line.rstrip(b"\r")))
+                line = self.masker.mask(line.rstrip(b"\r"))
+                if stream == "out" and line.startswith(PROGRESS_MARKER):
+                    self._emit("prg", line[len(PROGRESS_MARKER) :])
+                else:
+                    self._emit(stream, line)
                 continue
             # Cut an over-long line only once every secret that starts before the cut is whole.
             if len(buffer) >= self.max_line_bytes + self.masker.longest:

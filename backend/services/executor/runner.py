@@ -24,14 +24,14 @@ from backend.services import executions as executions_service
 from backend.services import params as params_service
 from backend.services import versions
 from backend.services.executor import environments, process, workspace
-from backend.services.executor.logfile import LogWriter, Masker
+from backend.services.executor.logfile import LogWriter, Masker, read_records
 
 log = logging.getLogger(__name__)
 
 SDK_DIR = Path(__file__).resolve().parents[2] / "sdk"
 BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME", "TMPDIR", "TERM")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
-WAIT_POLL_SECONDS = 0.5
+PROGRESS_POLL_SECONDS = 1.0
 
 
 def build_env(
@@ -61,6 +61,7 @@ def build_env(
         }
     )
     env.update(env_info.extra_env)
+    env["NODE_PATH"] = ":".join(p for p in (env_info.extra_env.get("NODE_PATH"), str(SDK_DIR)) if p)
     if env_info.bin_dir:
         env["PATH"] = f"{env_info.bin_dir}:{env['PATH']}"
     return env
@@ -91,8 +92,44 @@ def execute(app: Flask, execution_id: int) -> None:
             db.session.remove()
         if popen is None:
             return
-        popen.wait()
+        _wait_recording_progress(app, execution_id, popen)
         finish(app, execution_id, read_status(app, execution_id))
+
+
+def _wait_recording_progress(app: Flask, execution_id: int, popen: subprocess.Popen[bytes]) -> None:
+    """Wait for the supervisor; meanwhile copy the latest ``progress`` record onto the row."""
+    settings: Settings = app.extensions["scriptman.settings"]
+    log_path = str(workspace.run_paths(settings, execution_id).log)
+    offset = 0
+    done = False
+    while not done:
+        try:
+            popen.wait(timeout=PROGRESS_POLL_SECONDS)
+            done = True
+        except subprocess.TimeoutExpired:
+            pass
+        latest = None
+        for record in read_records(log_path, offset, limit=10_000):
+            offset = record.next_offset
+            if record.stream == "prg":
+                latest = record
+        if latest is not None:
+            _store_progress(app, execution_id, latest.text)
+
+
+def _store_progress(app: Flask, execution_id: int, text: str) -> None:
+    try:
+        payload = json.loads(text)
+        percent = float(payload.get("percent")) if payload.get("percent") is not None else None
+        message = str(payload.get("message") or "")[:500] or None
+    except (ValueError, TypeError, AttributeError):
+        return
+    with app.app_context():
+        db.session.execute(
+            update(Execution).where(Execution.id == execution_id).values(progress=percent, progress_message=message)
+        )
+        db.session.commit()
+        db.session.remove()
 
 
 def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes] | None:
@@ -194,6 +231,9 @@ def finish(app: Flask, execution_id: int, outcome: dict[str, Any], forced_status
         status = ExecutionStatus(forced_status)
     with app.app_context():
         try:
+            current = db.session.get(Execution, execution_id)
+            if current is None or current.status != ExecutionStatus.RUNNING.value:
+                return
             values: dict[str, Any] = {
                 "status": status.value,
                 "exit_code": outcome.get("exit_code"),
@@ -206,6 +246,8 @@ def finish(app: Flask, execution_id: int, outcome: dict[str, Any], forced_status
             }
             if outcome.get("started_at"):
                 values["started_at"] = _instant(outcome["started_at"])
+            # The last log line goes first: a log follower that sees a final status has it all.
+            _append_final_line(settings, workspace.run_paths(settings, execution_id), status, values)
             changed = db.session.execute(
                 update(Execution)
                 .where(Execution.id == execution_id, Execution.status == ExecutionStatus.RUNNING.value)
@@ -214,8 +256,6 @@ def finish(app: Flask, execution_id: int, outcome: dict[str, Any], forced_status
             db.session.commit()
             if not changed:
                 return
-            paths = workspace.run_paths(settings, execution_id)
-            _append_final_line(settings, paths, status, values)
             execution = db.session.get(Execution, execution_id)
             script = db.session.get(Script, execution.script_id) if execution else None
             if execution and script:

@@ -1,0 +1,53 @@
+"""Shapes of the log and workspace-file endpoints."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from backend.schemas.executions import ExecutionPath
+
+
+class LogQuery(BaseModel):
+    offset: int = Field(default=0, ge=0, le=2**53, description="Byte offset to read from")
+    limit: int = Field(default=1000, ge=1, le=10_000, description="Most records to return")
+    format: str = Field(default="json", pattern="^(json|text)$", description="'text' downloads the whole log")
+
+
+class StreamQuery(BaseModel):
+    offset: int | None = Field(default=None, ge=0, le=2**53, description="Resume from this byte offset")
+
+
+class LogRecord(BaseModel):
+    offset: int
+    time: str
+    stream: str
+    text: str
+
+
+class LogPage(BaseModel):
+    records: list[LogRecord]
+    offset: int
+    next_offset: int
+    size: int
+    complete: bool = Field(description="The run ended and every record has been returned")
+
+
+class FilePath(ExecutionPath):
+    file_path: str = Field(max_length=4096)
+
+
+class FileQuery(BaseModel):
+    download: bool = False
+
+
+class FileEntry(BaseModel):
+    path: str
+    size: int
+    modified: str
+    is_dir: bool
+    is_symlink: bool
+
+
+class FileList(BaseModel):
+    items: list[FileEntry]
+    total: int

@@ -1,0 +1,87 @@
+"""Following a run's log for Server-Sent Events.
+
+The stream only reads: it follows the log file from a byte offset (the SSE event id), so a
+reader never slows the run, any number of readers see the same records, and a reconnect with
+``Last-Event-ID`` resumes exactly. It holds no database session while it waits (STACK.md: 20
+streams holding sessions exhausted the pool); it looks the status up briefly when the log
+suggests it changed, and at least every ``STATUS_POLL_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from backend.services.executor.logfile import Record, read_records
+
+FOLLOW_POLL_SECONDS = 0.1
+STATUS_POLL_SECONDS = 1.0
+KEEPALIVE_SECONDS = 15.0
+BATCH_RECORDS = 500
+FINAL_STATUSES = frozenset({"succeeded", "failed", "timed_out", "cancelled", "interrupted"})
+
+StatusLookup = Callable[[], dict[str, Any] | None]
+
+
+def sse(event: str, data: Any, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _event_for(record: Record) -> str:
+    if record.stream == "prg":
+        try:
+            payload = json.loads(record.text)
+        except ValueError:
+            payload = {"text": record.text}
+        return sse("progress", payload, record.next_offset)
+    return sse("log", record.as_dict(), record.next_offset)
+
+
+def follow(
+    log_path: str,
+    offset: int,
+    lookup: StatusLookup,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    keepalive_seconds: float = KEEPALIVE_SECONDS,
+) -> Iterator[str]:
+    """Yield SSE text: ``log``/``progress`` records from ``offset``, ``status`` changes, then ``end``.
+
+    The final log line is written before the final status is stored, so once the status is final
+    everything left in the file is drained and the stream ends with nothing lost.
+    """
+    yield "retry: 2000\n\n"
+    last_status: str | None = None
+    last_check = float("-inf")
+    last_sent = clock()
+    while True:
+        records = read_records(log_path, offset, limit=BATCH_RECORDS)
+        for record in records:
+            yield _event_for(record)
+            offset = record.next_offset
+        now = clock()
+        if records:
+            last_sent = now
+        if any(r.stream == "sys" for r in records) or now - last_check >= STATUS_POLL_SECONDS:
+            last_check = now
+            current = lookup()
+            if current is None:
+                yield sse("end", {"status": "deleted", "offset": offset})
+                return
+            if current["status"] != last_status:
+                last_status = current["status"]
+                yield sse("status", current)
+                last_sent = now
+            if last_status in FINAL_STATUSES and not read_records(log_path, offset, limit=1):
+                yield sse("end", {**current, "offset": offset})
+                return
+        if len(records) == BATCH_RECORDS:
+            continue
+        if now - last_sent >= keepalive_seconds:
+            yield ": keepalive\n\n"
+            last_sent = now
+        sleep(FOLLOW_POLL_SECONDS)
