@@ -61,27 +61,55 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     register_error_handlers(app)
+    _register_security(app, settings)
     _register_json_guard(app, settings)
     _register_blueprints(app)
     _register_services(app, settings)
     return app
 
 
-def _register_blueprints(app: OpenAPI) -> None:
-    from backend.api import executions, logs, runs, scripts, system
+def _register_security(app: OpenAPI, settings: Settings) -> None:
+    """Auth, roles, CSRF, audit, security headers; CORS only when origins are configured."""
+    from backend.security import init_security
+    from backend.services.auth.throttle import LoginThrottle
 
-    for module in (system, scripts, runs, executions, logs):
+    app.extensions["scriptman.throttle"] = LoginThrottle()
+    init_security(app, settings)
+    if settings.cors_origins:
+        from flask_cors import CORS
+
+        CORS(app, resources={r"/api/*": {"origins": settings.cors_origins}}, supports_credentials=True)
+
+
+def _register_blueprints(app: OpenAPI) -> None:
+    from backend.api import audit, auth, executions, logs, runs, schedules, scripts, system, users
+
+    for module in (system, auth, users, audit, scripts, runs, executions, logs, schedules):
         app.register_api(module.bp)
 
 
 def _register_services(app: OpenAPI, settings: Settings) -> None:
     """Long-lived services live on ``app.extensions``; the server or a test starts them."""
     from backend.services.executor.local import LocalExecutor
+    from backend.services.scheduler import SchedulerService
+    from backend.services.scheduler.fire import on_execution_finished
 
     executor = LocalExecutor(app, settings)
+    scheduler = SchedulerService(app, settings)
     app.extensions["scriptman.executor"] = executor
-    app.extensions["scriptman.start_services"] = executor.start
-    app.extensions["scriptman.stop_services"] = executor.stop
+    app.extensions["scriptman.scheduler"] = scheduler
+    app.extensions["scriptman.on_finished"] = on_execution_finished
+
+    def start_services() -> None:
+        executor.start()
+        scheduler.start()  # after the executor: a catch-up fire may queue a run at once
+
+    def stop_services() -> None:
+        scheduler.stop()  # first, so no fire queues a run into a stopping executor
+        executor.stop()
+
+    app.extensions["scriptman.start_services"] = start_services
+    app.extensions["scriptman.stop_services"] = stop_services
 
 
 def _register_json_guard(app: OpenAPI, settings: Settings) -> None:

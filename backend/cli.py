@@ -57,6 +57,26 @@ def serve(host: str | None, port: int | None) -> None:
     run_server(settings)
 
 
+@main.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "editor", "viewer"]), default="editor", show_default=True)
+@click.option("--full-name", default="", help="Display name")
+@click.password_option(help="Password (prompted when not given)")
+def create_user(username: str, role: str, full_name: str, password: str) -> None:
+    """Create a user account."""
+    from backend.errors import ProblemError
+    from backend.services.auth.users import create_user as make_user
+
+    app = _app()
+    upgrade_database(app)
+    with app.app_context():
+        try:
+            user = make_user(username, password, role, full_name)
+        except ProblemError as error:
+            raise click.ClickException(error.detail) from None
+        click.echo(f"created {user.role} {user.username!r}")
+
+
 @main.command("run", context_settings={"ignore_unknown_options": False})
 @click.argument("script_name")
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="A parameter value")

@@ -9,17 +9,19 @@ import os
 import secrets
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
+UTC_ALIASES = frozenset({"Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu", "UCT", "Etc/GMT"})
 
 
 class Settings(BaseSettings):
     """Every knob of a Scriptman install; defaults need no configuration at all."""
 
-    model_config = SettingsConfigDict(env_prefix="SCRIPTMAN_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SCRIPTMAN_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(default_factory=Path.cwd)
     host: str = "127.0.0.1"
@@ -39,9 +41,43 @@ class Settings(BaseSettings):
     max_line_bytes: int = Field(default=64 * 1024, ge=256)
     retention_days: int = Field(default=30, ge=0)
     retention_per_script: int = Field(default=100, ge=0)
+    retention_fires_per_schedule: int = Field(default=1000, ge=0)
     scheduler_enabled: bool = True
+    secure_cookies: bool = False  # set when served over HTTPS (behind a TLS-terminating proxy)
+    cors_origins_csv: str = Field(default="", alias="SCRIPTMAN_CORS_ORIGINS")
+    sandbox: Literal["none", "bwrap"] = "none"
+    limit_memory_mb: int | None = Field(default=4096, ge=16)
+    limit_cpu_seconds: int | None = Field(default=None, ge=1)
+    limit_file_size_mb: int | None = Field(default=1024, ge=1)
+    limit_open_files: int | None = Field(default=1024, ge=16)
+    limit_processes: int | None = Field(default=None, ge=1)
+    # IANA zone for schedules that name none; None = the server's own zone if it has a name, else UTC.
+    timezone: str | None = None
+    scheduler_lock_retry_seconds: float = Field(default=5.0, ge=0.05)
+    scheduler_sync_seconds: float = Field(default=2.0, ge=0.05)
+    maintenance_interval_seconds: int = Field(default=3600, ge=1)
     recover_on_start: bool = True
     server_threads: int = Field(default=128, ge=4)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r}") from None
+        return value.strip()
+
+    @property
+    def default_timezone(self) -> str:
+        """The zone of schedules that name none: the configured one, else the server's, else UTC."""
+        return self.timezone or server_timezone()
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins_csv.split(",") if o.strip()]
 
     @property
     def data_dir(self) -> Path:
@@ -85,3 +121,20 @@ class Settings(BaseSettings):
         with os.fdopen(fd, "w") as handle:
             handle.write(key)
         return key
+
+
+def server_timezone() -> str:
+    """The IANA name of this machine's zone (from /etc/localtime), or UTC when it has none."""
+    try:
+        target = os.path.realpath("/etc/localtime")
+    except OSError:
+        return "UTC"
+    marker = "zoneinfo/"
+    if marker not in target:
+        return "UTC"
+    name = target.split(marker, 1)[1]
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return "UTC" if name in UTC_ALIASES else name

@@ -101,7 +101,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ProblemError)
     def _problem(error: ProblemError) -> Response:
         db.session.rollback()
-        return problem_response(error.status, error.title, error.detail, field=error.field, **error.extra)
+        response = problem_response(error.status, error.title, error.detail, field=error.field, **error.extra)
+        if "retry_after" in error.extra:
+            response.headers["Retry-After"] = str(error.extra["retry_after"])
+        return response
 
     @app.errorhandler(ValidationError)
     def _validation(error: ValidationError) -> Response:

@@ -8,6 +8,7 @@ Server-Sent Events streams stay open without starving ordinary requests (STACK.m
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -44,10 +45,26 @@ class _Server(BaseApplication):  # type: ignore[misc]
 
         app = create_app(self.settings)
         upgrade_database(app)
+        announce_first_admin(app, self.settings)
         start = app.extensions.get("scriptman.start_services")
         if start is not None:
             start()
         return app
+
+
+def announce_first_admin(app, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """Create the first admin on an empty database; a generated password is shown once, not logged."""
+    from backend.services.auth.users import ensure_admin
+
+    with app.app_context():
+        generated = ensure_admin(settings.admin_password)
+    if generated:
+        sys.stderr.write(
+            "\n  Scriptman created the first account.\n"
+            f"    username: admin\n    password: {generated}\n"
+            "  It is shown only now: log in and change it (or set SCRIPTMAN_ADMIN_PASSWORD before first start).\n\n"
+        )
+        sys.stderr.flush()
 
 
 def serve(settings: Settings) -> None:

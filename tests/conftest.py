@@ -13,6 +13,9 @@ from flask.testing import FlaskClient
 from backend.app import create_app
 from backend.cli import upgrade_database
 from backend.config import Settings
+from tests.auth_client import AuthClient
+
+Flask.test_client_class = AuthClient  # every test client is an admin unless told otherwise
 
 
 def make_settings(home: Path, **overrides: Any) -> Settings:

@@ -203,19 +203,23 @@ def test_the_real_server_streams_events_as_they_happen(settings: Settings, tmp_p
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {_token(settings)}"}
     try:
         wait_for(lambda: _up(base), 30, 0.2, "the server to start")
         script = requests.post(
             f"{base}/api/scripts",
+            headers=auth,
             json={"name": "live", "language": "python", "code": GATED, "parameters": [{"name": "GATE"}]},
             timeout=10,
         ).json()
         gate = tmp_path / "live-gate"
         run = requests.post(
-            f"{base}/api/scripts/{script['id']}/execute", json={"params": {"GATE": str(gate)}}, timeout=10
+            f"{base}/api/scripts/{script['id']}/execute", headers=auth, json={"params": {"GATE": str(gate)}}, timeout=10
         ).json()
         started = time.monotonic()
-        with requests.get(f"{base}/api/executions/{run['id']}/logs/stream", stream=True, timeout=30) as response:
+        with requests.get(
+            f"{base}/api/executions/{run['id']}/logs/stream", headers=auth, stream=True, timeout=30
+        ) as response:
             seen_before = False
             for event in sse.parse(response.iter_content(chunk_size=None)):
                 if event.event == "log" and event.data["text"] == "before":
@@ -228,6 +232,16 @@ def test_the_real_server_streams_events_as_they_happen(settings: Settings, tmp_p
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=15)
+
+
+def _token(settings: Settings) -> str:
+    from backend.app import create_app
+    from backend.cli import upgrade_database
+    from tests.auth_client import token_for
+
+    app = create_app(settings)
+    upgrade_database(app)
+    return token_for(app, "editor")
 
 
 def _up(base: str) -> bool:

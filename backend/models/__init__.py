@@ -2,15 +2,24 @@
 
 from backend.models.execution import ACTIVE_STATUSES, Execution, ExecutionStatus, Trigger
 from backend.models.schedule import Schedule
+from backend.models.schedule_fire import FireOutcome, ScheduleFire
 from backend.models.script import Script, ScriptTag, ScriptVersion
+from backend.models.user import ApiToken, AuditEvent, Role, User, UserSession
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ApiToken",
+    "AuditEvent",
     "Execution",
     "ExecutionStatus",
+    "FireOutcome",
+    "Role",
     "Schedule",
+    "ScheduleFire",
     "Script",
     "ScriptTag",
     "ScriptVersion",
     "Trigger",
+    "User",
+    "UserSession",
 ]

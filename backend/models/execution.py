@@ -75,6 +75,8 @@ class Execution(db.Model):  # type: ignore[name-defined,misc]
     pid: Mapped[int | None] = mapped_column(default=None)
     pid_started_at: Mapped[float | None] = mapped_column(default=None)
     cookie: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_by_id: Mapped[int | None] = mapped_column(default=None)
+    sandboxed: Mapped[bool] = mapped_column(default=False)
 
     __table_args__ = (
         Index("ix_executions_script_id_id", "script_id", "id"),

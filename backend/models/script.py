@@ -29,6 +29,9 @@ class Script(db.Model):  # type: ignore[name-defined,misc]
     max_retries: Mapped[int] = mapped_column(default=0)
     retry_delay_seconds: Mapped[int] = mapped_column(default=0)
     enabled: Mapped[bool] = mapped_column(default=True)
+    # Per-script resource limits overriding the server's defaults (see services/executor/limits.py).
+    limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sandbox_network: Mapped[bool] = mapped_column(default=True)
     current_version: Mapped[int] = mapped_column(default=1)
     revision: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,103 @@
+"""Shapes of the auth, users, tokens and audit endpoints."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from backend.schemas.common import PageQuery, StrictBody
+
+RoleName = Literal["admin", "editor", "viewer"]
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+
+
+class LoginBody(StrictBody):
+    username: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    full_name: str
+    role: RoleName
+    active: bool
+    created_at: str
+    last_login_at: str | None
+
+
+class SessionOut(BaseModel):
+    user: UserOut
+    csrf_token: str | None = Field(description="Send as X-CSRF-Token on cookie-authenticated writes")
+
+
+class UserCreate(StrictBody):
+    username: str = Field(pattern=USERNAME_PATTERN)
+    password: str = Field(min_length=8, max_length=1000)
+    role: RoleName = "viewer"
+    full_name: str = Field(default="", max_length=200)
+
+
+class UserPatch(StrictBody):
+    username: str | None = Field(default=None, pattern=USERNAME_PATTERN)
+    password: str | None = Field(default=None, min_length=8, max_length=1000)
+    role: RoleName | None = None
+    full_name: str | None = Field(default=None, max_length=200)
+    active: bool | None = None
+
+
+class UserPath(BaseModel):
+    user_id: int = Field(ge=1, le=2**62)
+
+
+class UserList(BaseModel):
+    items: list[UserOut]
+    total: int
+
+
+class TokenCreate(StrictBody):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: str
+    last_used_at: str | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The token value; shown only in this response")
+
+
+class TokenList(BaseModel):
+    items: list[TokenOut]
+    total: int
+
+
+class TokenPath(BaseModel):
+    token_id: int = Field(ge=1, le=2**62)
+
+
+class AuditQuery(PageQuery):
+    action: str | None = Field(default=None, max_length=100)
+    username: str | None = Field(default=None, max_length=64)
+
+
+class AuditOut(BaseModel):
+    id: int
+    time: str
+    username: str
+    action: str
+    target_type: str
+    target_id: str
+    detail: dict[str, Any]
+    ip: str
+    status: int
+
+
+class AuditList(BaseModel):
+    items: list[AuditOut]
+    total: int

@@ -1,0 +1,125 @@
+"""Request and response shapes of the schedules API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from backend.schemas.common import PageQuery, StrictBody
+from backend.schemas.scripts import clean_name
+from backend.services.scheduler.cron import MAX_EXPRESSION_CHARS, MAX_TIMEZONE_CHARS
+
+OverlapPolicy = Literal["skip", "queue", "parallel"]
+Outcome = Literal["started", "queued", "skipped", "missed", "failed"]
+MAX_GRACE_SECONDS = 7 * 24 * 3600
+MAX_PREVIEW_COUNT = 100
+
+CRON_HELP = (
+    "5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, "
+    "or @yearly/@annually/@monthly/@weekly/@daily/@midnight/@hourly"
+)
+TIMEZONE_HELP = "IANA name such as Europe/Berlin; default SCRIPTMAN_TIMEZONE, else the server's zone"
+
+
+class ScheduleCreate(StrictBody):
+    name: str = Field(min_length=1, max_length=200)
+    script_id: int = Field(ge=1, le=2**62)
+    cron: str = Field(min_length=1, max_length=MAX_EXPRESSION_CHARS, description=CRON_HELP)
+    timezone: str | None = Field(default=None, max_length=MAX_TIMEZONE_CHARS, description=TIMEZONE_HELP)
+    params: dict[str, Any] = Field(default_factory=dict, description="Values over the script's defaults")
+    enabled: bool = True
+    overlap_policy: OverlapPolicy = "skip"
+    misfire_grace_seconds: int = Field(default=60, ge=1, le=MAX_GRACE_SECONDS)
+
+    _name = field_validator("name")(classmethod(lambda cls, v: clean_name(v)))
+
+
+class ScheduleReplace(ScheduleCreate):
+    """PUT: the whole schedule."""
+
+
+class SchedulePatch(StrictBody):
+    """PATCH: only the fields given change."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    script_id: int | None = Field(default=None, ge=1, le=2**62)
+    cron: str | None = Field(default=None, min_length=1, max_length=MAX_EXPRESSION_CHARS, description=CRON_HELP)
+    timezone: str | None = Field(default=None, max_length=MAX_TIMEZONE_CHARS, description=TIMEZONE_HELP)
+    params: dict[str, Any] | None = None
+    enabled: bool | None = None
+    overlap_policy: OverlapPolicy | None = None
+    misfire_grace_seconds: int | None = Field(default=None, ge=1, le=MAX_GRACE_SECONDS)
+
+    _name = field_validator("name")(classmethod(lambda cls, v: v if v is None else clean_name(v)))
+
+
+class SchedulePath(BaseModel):
+    schedule_id: int = Field(ge=1, le=2**62)
+
+
+class ScheduleListQuery(PageQuery):
+    script_id: int | None = Field(default=None, ge=1, le=2**62)
+    enabled: bool | None = None
+    q: str | None = Field(default=None, max_length=200)
+
+
+class PreviewQuery(BaseModel):
+    cron: str = Field(min_length=1, max_length=MAX_EXPRESSION_CHARS, description=CRON_HELP)
+    timezone: str | None = Field(default=None, max_length=MAX_TIMEZONE_CHARS, description=TIMEZONE_HELP)
+    count: int = Field(default=5, ge=1, le=MAX_PREVIEW_COUNT)
+
+
+class FireListQuery(PageQuery):
+    outcome: Outcome | None = None
+
+
+class ScheduleOut(BaseModel):
+    id: int
+    name: str
+    script_id: int
+    script_name: str | None
+    cron: str
+    timezone: str
+    params: dict[str, Any] = Field(description="Secret values are shown as ***")
+    enabled: bool
+    overlap_policy: OverlapPolicy
+    misfire_grace_seconds: int
+    last_run_at: datetime | None
+    last_status: str | None
+    next_run_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ScheduleList(BaseModel):
+    items: list[ScheduleOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class PreviewOut(BaseModel):
+    cron: str
+    fields: str = Field(description="The expression croniter evaluates (macros expanded)")
+    has_seconds: bool
+    timezone: str
+    times: list[datetime] = Field(description="Next fire times, ISO 8601 with the zone's offset")
+
+
+class FireOut(BaseModel):
+    id: int
+    schedule_id: int
+    scheduled_for: datetime
+    fired_at: datetime
+    outcome: Outcome
+    execution_id: int | None
+    detail: str | None
+
+
+class FireList(BaseModel):
+    items: list[FireOut]
+    total: int
+    page: int
+    per_page: int

@@ -1,0 +1,57 @@
+"""Personal API tokens: 256 random bits, stored as a SHA-256 digest, shown once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+
+from backend.errors import NotFound
+from backend.extensions import db
+from backend.models import ApiToken, User
+from backend.models.types import utcnow
+
+TOKEN_PREFIX = "smt_"
+MAX_TOKENS_PER_USER = 50
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create_token(user: User, name: str) -> tuple[ApiToken, str]:
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name, token_hash=_digest(raw), prefix=raw[:10])
+    db.session.add(token)
+    db.session.commit()
+    return token, raw
+
+
+def list_tokens(user_id: int) -> list[ApiToken]:
+    return list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)))
+
+
+def revoke(user_id: int, token_id: int) -> None:
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != user_id:
+        raise NotFound(f"You have no token {token_id}.")
+    db.session.delete(token)
+    db.session.commit()
+
+
+def resolve(raw: str) -> User | None:
+    """A digest lookup is constant-time in the secret (the digest, not the token, is compared)."""
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+        return None
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(raw)))
+    if token is None:
+        return None
+    user = db.session.get(User, token.user_id)
+    if user is None or not user.active:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        token.last_used_at = now
+        db.session.commit()
+    return user

@@ -1,0 +1,235 @@
+"""Schedules: validation, CRUD, toggle, run-now, preview and fire history.
+
+Everything is checked at save time (cron and timezone by computing the next fire, params against
+the script's parameter definitions), so a saved schedule is one that can fire. After each commit
+the scheduler is told, so the change takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from backend.database import begin_write
+from backend.errors import Conflict, NotFound, Unprocessable
+from backend.extensions import db
+from backend.models import Execution, FireOutcome, Schedule, ScheduleFire, Script, Trigger
+from backend.models.types import utcnow
+from backend.services import executions
+from backend.services import params as params_service
+from backend.services.scheduler import cron
+from backend.services.scheduler.fire import set_runtime
+
+TRIGGER_FIELDS = ("cron", "timezone", "enabled")
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+
+@dataclass
+class ScriptInfo:
+    name: str
+    parameters: list[dict[str, Any]]
+
+
+def _notify_scheduler() -> None:
+    service = current_app.extensions.get("scriptman.scheduler")
+    if service is not None:
+        service.notify()
+
+
+def default_timezone() -> str:
+    return str(current_app.extensions["scriptman.settings"].default_timezone)
+
+
+def parse_cron(expression: str, timezone: str) -> cron.CronSpec:
+    """``cron.parse`` with its errors as 422s naming the field at fault."""
+    try:
+        return cron.parse(expression, timezone)
+    except cron.CronError as error:
+        raise Unprocessable(f"{error.field}: {error}", field=error.field) from None
+
+
+def preview(expression: str, timezone: str | None, count: int) -> tuple[cron.CronSpec, list[datetime]]:
+    spec = parse_cron(expression, timezone or default_timezone())
+    return spec, cron.next_times(spec, utcnow(), count)
+
+
+def get_schedule(schedule_id: int) -> Schedule:
+    schedule = db.session.get(Schedule, schedule_id)
+    if schedule is None:
+        raise NotFound(f"Schedule {schedule_id} does not exist.")
+    return schedule
+
+
+def script_info(script_ids: set[int]) -> dict[int, ScriptInfo]:
+    """Names and parameter definitions, without loading every script's code."""
+    if not script_ids:
+        return {}
+    rows = db.session.execute(select(Script.id, Script.name, Script.parameters).where(Script.id.in_(script_ids))).all()
+    return {int(row.id): ScriptInfo(row.name, list(row.parameters or [])) for row in rows}
+
+
+def list_schedules(*, script_id: int | None, enabled: bool | None, q: str | None, page: int, per_page: int) -> Page:
+    query = select(Schedule)
+    if script_id is not None:
+        query = query.where(Schedule.script_id == script_id)
+    if enabled is not None:
+        query = query.where(Schedule.enabled.is_(enabled))
+    if q:
+        query = query.where(Schedule.name.ilike(f"%{q}%"))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db.session.scalars(query.order_by(Schedule.name, Schedule.id).offset((page - 1) * per_page).limit(per_page))
+    return Page(items=list(rows), total=total, page=page, per_page=per_page)
+
+
+def _script_for(script_id: int) -> Script:
+    script = db.session.get(Script, script_id)
+    if script is None:
+        raise Unprocessable(f"script_id: script {script_id} does not exist", field="script_id")
+    return script
+
+
+def _clean_params(script: Script, values: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """Validate against the script's definitions; keep only the values given (defaults apply at fire time).
+
+    A secret sent back as ``***`` (how the API shows it) means "unchanged".
+    """
+    definitions = list(script.parameters or [])
+    secrets = params_service.secret_names(definitions)
+    values = dict(values)
+    for name in secrets:
+        if values.get(name) == params_service.SECRET_MASK and name in previous:
+            values[name] = previous[name]
+    coerced = params_service.coerce_values(definitions, values)
+    return {name: coerced[name] for name in values if name in coerced}
+
+
+def _ensure_unique_name(name: str, schedule_id: int | None = None) -> None:
+    query = select(Schedule.id).where(Schedule.name == name)
+    if schedule_id is not None:
+        query = query.where(Schedule.id != schedule_id)
+    if db.session.scalar(query) is not None:
+        raise Conflict(f"A schedule named {name!r} already exists.", field="name")
+
+
+def _commit() -> None:
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("The change conflicts with another one (duplicate name?); retry.") from None
+
+
+def _apply(schedule: Schedule, *, trigger_changed: bool) -> None:
+    """Validate the merged state and set ``next_run_at`` when what decides it changed."""
+    spec = parse_cron(schedule.cron, schedule.timezone)
+    schedule.cron = spec.expression
+    schedule.timezone = spec.timezone
+    if trigger_changed:
+        schedule.next_run_at = cron.next_after(spec, utcnow()) if schedule.enabled else None
+
+
+def create(data: dict[str, Any]) -> Schedule:
+    data = dict(data)
+    data["timezone"] = data.get("timezone") or default_timezone()
+    begin_write()
+    script = _script_for(data["script_id"])
+    _ensure_unique_name(data["name"])
+    data["params"] = _clean_params(script, data.get("params") or {}, {})
+    schedule = Schedule(**data)
+    _apply(schedule, trigger_changed=True)
+    db.session.add(schedule)
+    _commit()
+    _notify_scheduler()
+    return schedule
+
+
+def update(schedule_id: int, changes: dict[str, Any]) -> Schedule:
+    """PUT (every field) or PATCH (the given ones); params are re-checked if the script or they change."""
+    changes = dict(changes)
+    if "timezone" in changes and not changes["timezone"]:
+        changes["timezone"] = default_timezone()
+    begin_write()
+    schedule = get_schedule(schedule_id)
+    script = _script_for(changes.get("script_id", schedule.script_id))
+    if "name" in changes:
+        _ensure_unique_name(changes["name"], schedule.id)
+    if "params" in changes or "script_id" in changes:
+        changes["params"] = _clean_params(
+            script, changes.get("params", schedule.params) or {}, dict(schedule.params or {})
+        )
+    trigger_changed = any(field in changes and changes[field] != getattr(schedule, field) for field in TRIGGER_FIELDS)
+    for field, value in changes.items():
+        setattr(schedule, field, value)
+    _apply(schedule, trigger_changed=trigger_changed)
+    _commit()
+    _notify_scheduler()
+    return schedule
+
+
+def toggle(schedule_id: int) -> Schedule:
+    begin_write()
+    schedule = get_schedule(schedule_id)
+    return update(schedule_id, {"enabled": not schedule.enabled})
+
+
+def delete(schedule_id: int) -> None:
+    """Delete a schedule and its fire history; its past runs stay (their ``schedule_id`` is cleared)."""
+    begin_write()
+    db.session.delete(get_schedule(schedule_id))
+    _commit()
+    _notify_scheduler()
+
+
+def run_now(schedule_id: int) -> Execution:
+    """Queue a run now with the schedule's params, whatever its overlap policy and enabled state.
+
+    Errors keep their meaning (409 disabled script, 422 params that no longer fit the script).
+    """
+    begin_write()
+    schedule = get_schedule(schedule_id)
+    script = _script_for(schedule.script_id)
+    execution = executions.start(
+        script, dict(schedule.params or {}), Trigger.SCHEDULE, schedule_id=schedule.id, commit=False
+    )
+    db.session.flush()
+    now = utcnow()
+    db.session.add(
+        ScheduleFire(
+            schedule_id=schedule.id,
+            scheduled_for=now,
+            fired_at=now,
+            outcome=FireOutcome.STARTED.value,
+            execution_id=execution.id,
+            detail="run now",
+        )
+    )
+    set_runtime(schedule.id, last_run_at=now, last_status=execution.status)
+    db.session.commit()
+    executions.wake_executor()
+    return execution
+
+
+def list_fires(schedule_id: int, *, outcome: str | None, page: int, per_page: int) -> Page:
+    get_schedule(schedule_id)
+    query = select(ScheduleFire).where(ScheduleFire.schedule_id == schedule_id)
+    if outcome:
+        query = query.where(ScheduleFire.outcome == FireOutcome(outcome).value)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db.session.scalars(
+        query.order_by(ScheduleFire.scheduled_for.desc(), ScheduleFire.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return Page(items=list(rows), total=total, page=page, per_page=per_page)
