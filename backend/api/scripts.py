@@ -93,9 +93,12 @@ def patch_script(path: ScriptPath, body: ScriptPatch) -> Response:
         "max_retries",
         "retry_delay_seconds",
         "enabled",
+        "sandbox_network",
     ):
         if field in data and data[field] is None:
             data.pop(field)  # null means "leave as is" for fields that cannot be empty
+    if "limits" in data and data["limits"] is None:
+        data["limits"] = {}  # null limits: back to the server's defaults
     script = service.update_script(
         path.script_id,
         data,

@@ -26,6 +26,8 @@ def script_json(script: Script) -> dict[str, Any]:
         "max_retries": script.max_retries,
         "retry_delay_seconds": script.retry_delay_seconds,
         "enabled": script.enabled,
+        "limits": dict(script.limits or {}),
+        "sandbox_network": script.sandbox_network,
         "version": script.current_version,
         "revision": script.revision,
         "created_at": script.created_at.isoformat(),
@@ -73,4 +75,5 @@ def execution_json(execution: Execution, script_name: str | None = None) -> dict
         "schedule_id": execution.schedule_id,
         "progress": execution.progress,
         "progress_message": execution.progress_message,
+        "sandboxed": execution.sandboxed,
     }

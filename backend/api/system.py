@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from backend import __version__
-from backend.api.helpers import json_response
+from backend.api.helpers import json_response, settings
 from backend.extensions import db
+from backend.services.executor import sandbox
 
 bp = APIBlueprint("system", __name__, url_prefix="/api", abp_tags=[Tag(name="system")])
 
@@ -21,6 +22,8 @@ class HealthOut(BaseModel):
     version: str
     database: str
     uptime_seconds: float
+    sandbox: dict[str, str | bool]
+    executor: str
 
 
 @bp.get("/health", responses={200: HealthOut, 503: HealthOut})
@@ -37,6 +40,8 @@ def health() -> Response:
         "version": __version__,
         "database": database,
         "uptime_seconds": round(time.monotonic() - started, 3),
+        "sandbox": sandbox.status(settings()),
+        "executor": settings().executor,
     }
     return json_response(body, 200 if database == "ok" else 503)
 

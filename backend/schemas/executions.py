@@ -54,6 +54,7 @@ class ExecutionOut(BaseModel):
     schedule_id: int | None
     progress: float | None
     progress_message: str | None
+    sandboxed: bool
 
 
 class ExecutionList(BaseModel):

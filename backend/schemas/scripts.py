@@ -46,6 +46,16 @@ def clean_tags(tags: list[str]) -> list[str]:
     return cleaned
 
 
+class ScriptLimits(StrictBody):
+    """Per-script resource limits; a missing or null value uses the server's default."""
+
+    memory_mb: int | None = Field(default=None, ge=16, le=1_048_576)
+    cpu_seconds: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_SECONDS)
+    file_size_mb: int | None = Field(default=None, ge=1, le=1_048_576)
+    open_files: int | None = Field(default=None, ge=16, le=1_048_576)
+    processes: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
 class ScriptFields(StrictBody):
     """Fields a client may set; shared by create, replace and patch."""
 
@@ -61,6 +71,8 @@ class ScriptFields(StrictBody):
     max_retries: int = Field(default=0, ge=0, le=20)
     retry_delay_seconds: int = Field(default=0, ge=0, le=86_400)
     enabled: bool = True
+    limits: ScriptLimits = Field(default_factory=ScriptLimits)
+    sandbox_network: bool = Field(default=True, description="Network access inside the bwrap sandbox")
 
     _tags = field_validator("tags")(classmethod(lambda cls, v: clean_tags(v)))
     _folder = field_validator("folder")(classmethod(lambda cls, v: clean_folder(v)))
@@ -97,6 +109,8 @@ class ScriptPatch(StrictBody):
     max_retries: int | None = Field(default=None, ge=0, le=20)
     retry_delay_seconds: int | None = Field(default=None, ge=0, le=86_400)
     enabled: bool | None = None
+    limits: ScriptLimits | None = None
+    sandbox_network: bool | None = None
     version: int | None = Field(default=None, ge=1)
     message: str | None = Field(default=None, max_length=500)
 
@@ -140,6 +154,8 @@ class ScriptOut(BaseModel):
     max_retries: int
     retry_delay_seconds: int
     enabled: bool
+    limits: dict[str, int | None]
+    sandbox_network: bool
     version: int = Field(description="Current version number")
     revision: int = Field(description="Bumped on every change; use as If-Match")
     created_at: datetime

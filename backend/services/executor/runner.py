@@ -23,7 +23,7 @@ from backend.models.types import utcnow
 from backend.services import executions as executions_service
 from backend.services import params as params_service
 from backend.services import versions
-from backend.services.executor import environments, process, workspace
+from backend.services.executor import environments, limits, process, sandbox, workspace
 from backend.services.executor.logfile import LogWriter, Masker, read_records
 
 log = logging.getLogger(__name__)
@@ -165,8 +165,15 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes
         finish(app, execution_id, {"reason": "cancelled", "error": "cancelled before the script started"})
         return None
 
+    argv = build_argv(script.language, script_file, env_info)
+    if settings.sandbox == "bwrap":
+        problem = sandbox.probe()
+        if problem != "ok":
+            raise ProblemError(f"the bwrap sandbox is configured but unusable: {problem}")
+        argv = sandbox.wrap(argv, settings, paths.workspace, env_info.path, script.sandbox_network)
+        execution.sandboxed = True
     spec = {
-        "argv": build_argv(script.language, script_file, env_info),
+        "argv": argv,
         "cwd": str(paths.workspace),
         "env": build_env(settings, execution, script, values, paths, env_info),
         "log_path": str(paths.log),
@@ -179,7 +186,7 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes
         "max_result_bytes": settings.max_result_bytes,
         "secrets": masker_inputs(values, execution.secret_params),
         "cookie": execution.cookie,
-        "rlimits": {},
+        "rlimits": limits.to_rlimits(limits.effective_limits(settings, script.limits), script.language),
     }
     paths.status.unlink(missing_ok=True)
     process.write_spec(paths.spec, spec)
@@ -218,6 +225,8 @@ def _final_status(outcome: dict[str, Any]) -> tuple[ExecutionStatus, str | None]
         return ExecutionStatus.FAILED, outcome["result_error"]
     if code == 0:
         return ExecutionStatus.SUCCEEDED, None
+    if outcome.get("limit"):
+        return ExecutionStatus.FAILED, f"{outcome['limit']} reached"
     if code < 0:
         return ExecutionStatus.FAILED, f"killed by signal {-code}"
     return ExecutionStatus.FAILED, f"exit code {code}"

@@ -29,6 +29,9 @@ SAMPLE_INTERVAL_SECONDS = 0.25
 READ_CHUNK_BYTES = 65536
 LINGER_SECONDS = 0.5
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+MEMORY_MARKERS = (b"MemoryError", b"out of memory", b"Cannot allocate memory", b"bad_alloc")
+FILE_SIZE_MARKERS = (b"File too large", b"EFBIG")  # Python ignores SIGXFSZ and raises instead
+SIGNAL_LIMITS = {signal.SIGXCPU: "CPU time limit", signal.SIGXFSZ: "file size limit"}
 RLIMITS = {
     "address_space_bytes": resource.RLIMIT_AS,
     "data_bytes": resource.RLIMIT_DATA,
@@ -49,6 +52,8 @@ class Supervisor:
         self.stdout_head = bytearray()
         self.stdout_overflow = False
         self.max_result_bytes = int(spec["max_result_bytes"])
+        self.memory_error_seen = False
+        self.file_size_error_seen = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -86,8 +91,10 @@ class Supervisor:
     def _apply_limits(self) -> None:
         for key, value in (self.spec.get("rlimits") or {}).items():
             if value and key in RLIMITS:
+                # CPU: a hard limit above the soft one, so the run gets SIGXCPU (a clear reason), not SIGKILL
+                hard = int(value) + 1 if key == "cpu_seconds" else int(value)
                 with contextlib.suppress(ValueError, OSError):
-                    resource.setrlimit(RLIMITS[key], (int(value), int(value)))
+                    resource.setrlimit(RLIMITS[key], (int(value), hard))
 
     def _write_pid(self, pid: int) -> None:
         path = Path(self.spec["status_path"]).with_name("child.pid")
@@ -131,6 +138,9 @@ class Supervisor:
                     continue
                 if key.data == "out":
                     self._keep_stdout(chunk)
+                else:
+                    self.memory_error_seen = self.memory_error_seen or any(m in chunk for m in MEMORY_MARKERS)
+                    self.file_size_error_seen = self.file_size_error_seen or any(m in chunk for m in FILE_SIZE_MARKERS)
                 self.log.feed(key.data, chunk)
         self.log.flush_partial()
 
@@ -220,6 +230,23 @@ class Supervisor:
         error: str | None = None,
     ) -> dict[str, Any]:
         result, result_error = (None, None) if reason == "error" else self._result()
+        limit = None
+        if exit_code is not None and exit_code < 0 and -exit_code in SIGNAL_LIMITS:
+            limit = SIGNAL_LIMITS[signal.Signals(-exit_code)]
+        elif (
+            exit_code
+            and self.memory_error_seen
+            and (self.spec.get("rlimits") or {}).keys()
+            & {
+                "address_space_bytes",
+                "data_bytes",
+            }
+        ):
+            limit = "memory limit"
+        elif exit_code and self.file_size_error_seen and "file_size_bytes" in (self.spec.get("rlimits") or {}):
+            limit = "file size limit"
+        if limit:
+            self.log.write("sys", f"{limit} reached")
         finished = time.time()
         return {
             "reason": reason,
@@ -233,6 +260,7 @@ class Supervisor:
             "result_error": result_error,
             "error": error,
             "log_capped": self.log.capped,
+            "limit": limit,
         }
 
 
