@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test test-deps lint bench clean
 
 install: $(STAMP)
 
@@ -23,7 +23,14 @@ lint: install
 	$(VENV)/bin/ruff check backend tests
 	$(VENV)/bin/ruff format --check backend tests
 
-test: install
+# Debian packages the suite needs: bubblewrap for the sandbox tests (skipped only when the
+# kernel refuses namespaces, never because the package is missing). Installed when absent.
+test-deps:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  echo "installing bubblewrap (Debian package)"; \
+	  { apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq bubblewrap; }; }; }
+
+test: install test-deps
 	$(VENV)/bin/ruff check backend tests
 	$(VENV)/bin/python -m pytest -q
 

@@ -32,7 +32,7 @@ def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.05, mess
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
-def wait_final(client: FlaskClient, execution_id: int, timeout: float = 30.0) -> dict:
+def wait_final(client: FlaskClient, execution_id: int, timeout: float = 60.0) -> dict:
     def check() -> dict | None:
         body = client.get(f"/api/executions/{execution_id}").json
         return body if body["status"] in FINAL else None
