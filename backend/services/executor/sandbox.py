@@ -17,6 +17,11 @@ from pathlib import Path
 from backend.config import Settings
 
 PROBE_TIMEOUT_SECONDS = 10
+# Namespaces and the read-only system view every sandboxed run gets; the probe starts the same.
+BASE_ARGS = (
+    "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+    "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+)  # fmt: skip
 
 
 @functools.cache
@@ -27,20 +32,7 @@ def probe() -> str:
         return "bwrap is not installed (Debian: apt-get install bubblewrap)"
     try:
         result = subprocess.run(
-            [
-                binary,
-                "--ro-bind",
-                "/",
-                "/",
-                "--dev",
-                "/dev",
-                "--proc",
-                "/proc",
-                "--unshare-pid",
-                "--unshare-net",
-                "--die-with-parent",
-                "true",
-            ],
+            [binary, *BASE_ARGS, "--unshare-net", "true"],
             capture_output=True,
             text=True,
             timeout=PROBE_TIMEOUT_SECONDS,
@@ -62,23 +54,7 @@ def status(settings: Settings) -> dict[str, str | bool]:
 
 def wrap(argv: list[str], settings: Settings, workspace: Path, env_path: Path | None, network: bool) -> list[str]:
     binary = shutil.which("bwrap") or "bwrap"
-    args = [
-        binary,
-        "--die-with-parent",
-        "--unshare-pid",
-        "--unshare-ipc",
-        "--unshare-uts",
-        "--unshare-cgroup-try",
-        "--ro-bind",
-        "/",
-        "/",
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
-        "--tmpfs",
-        "/tmp",
-    ]
+    args = [binary, *BASE_ARGS]
     for hidden in (settings.data_dir, settings.logs_dir, settings.workspaces_dir):
         args += ["--tmpfs", str(hidden)]
     args += ["--bind", str(workspace), str(workspace)]
