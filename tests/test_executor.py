@@ -188,7 +188,7 @@ def test_the_refuse_policy_answers_409_while_a_run_is_in_progress(client: FlaskC
     wait_final(client, first["id"])
 
 
-def test_failed_attempts_are_retried_as_linked_executions(client: FlaskClient) -> None:
+def test_failed_attempts_are_retried_as_linked_executions(client: FlaskClient, settings: Settings) -> None:
     script = create_script(client, "flaky", "import sys\nsys.exit(1)", max_retries=2, retry_delay_seconds=0)
     first = execute(client, script["id"])
     wait_for(
@@ -205,6 +205,8 @@ def test_failed_attempts_are_retried_as_linked_executions(client: FlaskClient) -
     assert [e["attempt"] for e in items] == [3, 2, 1]
     assert [e["trigger"] for e in items] == ["retry", "retry", "manual"]
     assert all(e["retry_of_id"] == first["id"] for e in items[:2])
+    assert "retrying: attempt 2 of 3" in log_text(client, first["id"], settings)
+    assert "retrying" not in log_text(client, items[0]["id"], settings)
 
 
 def test_rerun_uses_the_same_params_and_version_including_secrets(client: FlaskClient, settings: Settings) -> None:

@@ -256,7 +256,9 @@ def finish(app: Flask, execution_id: int, outcome: dict[str, Any], forced_status
             if outcome.get("started_at"):
                 values["started_at"] = _instant(outcome["started_at"])
             # The last log line goes first: a log follower that sees a final status has it all.
-            _append_final_line(settings, workspace.run_paths(settings, execution_id), status, values)
+            script = db.session.get(Script, current.script_id)
+            note = _retry_note(current, script, status)
+            _append_final_line(settings, workspace.run_paths(settings, execution_id), status, values, note)
             changed = db.session.execute(
                 update(Execution)
                 .where(Execution.id == execution_id, Execution.status == ExecutionStatus.RUNNING.value)
@@ -279,8 +281,22 @@ def finish(app: Flask, execution_id: int, outcome: dict[str, Any], forced_status
             db.session.remove()
 
 
+def _retry_note(execution: Execution, script: Script | None, status: ExecutionStatus) -> str | None:
+    """Said in the failed attempt's own log, so a reader knows another attempt is coming."""
+    if script is None or status not in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT):
+        return None
+    if execution.cancel_requested or execution.attempt > script.max_retries:
+        return None
+    total = script.max_retries + 1
+    return f"retrying: attempt {execution.attempt + 1} of {total} in {script.retry_delay_seconds} s"
+
+
 def _append_final_line(
-    settings: Settings, paths: workspace.RunPaths, status: ExecutionStatus, values: dict[str, Any]
+    settings: Settings,
+    paths: workspace.RunPaths,
+    status: ExecutionStatus,
+    values: dict[str, Any],
+    note: str | None = None,
 ) -> None:
     parts = [f"finished: {status.value}"]
     if values.get("exit_code") is not None:
@@ -289,6 +305,8 @@ def _append_final_line(
         parts.append(f"{values['duration_ms'] / 1000:.2f} s")
     if values.get("error") and status != ExecutionStatus.SUCCEEDED:
         parts.append(str(values["error"]))
+    if note:
+        parts.append(note)
     writer = LogWriter(str(paths.log), Masker([]), settings.max_log_bytes + 4096, settings.max_line_bytes)
     writer.write("sys", ", ".join(parts))
     writer.close()
