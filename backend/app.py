@@ -82,10 +82,11 @@ def _register_security(app: OpenAPI, settings: Settings) -> None:
 
 
 def _register_blueprints(app: OpenAPI) -> None:
-    from backend.api import audit, auth, executions, logs, runs, schedules, scripts, system, users
+    from backend.api import audit, auth, executions, logs, runs, schedules, scripts, spa, stats, system, users
 
-    for module in (system, auth, users, audit, scripts, runs, executions, logs, schedules):
+    for module in (system, auth, users, audit, scripts, runs, executions, logs, schedules, stats):
         app.register_api(module.bp)
+    app.register_blueprint(spa.bp)  # last: its catch-all must not shadow anything
 
 
 def _register_services(app: OpenAPI, settings: Settings) -> None:

@@ -15,6 +15,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
+# The built web app (``make install`` runs ``npm run build`` into it); beside the package, not under home.
+DEFAULT_FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend" / "dist"
 UTC_ALIASES = frozenset({"Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu", "UCT", "Etc/GMT"})
 
 
@@ -58,6 +60,7 @@ class Settings(BaseSettings):
     maintenance_interval_seconds: int = Field(default=3600, ge=1)
     recover_on_start: bool = True
     server_threads: int = Field(default=128, ge=4)
+    frontend_dist: Path = DEFAULT_FRONTEND_DIST
 
     @field_validator("timezone")
     @classmethod

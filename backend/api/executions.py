@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
-from sqlalchemy import select
 
 from backend.api.helpers import json_response
 from backend.api.serializers import execution_json
-from backend.extensions import db
-from backend.models import Execution, Script
+from backend.models import Execution
 from backend.schemas.common import Problem
 from backend.schemas.executions import (
     ExecutionList,
@@ -23,15 +21,8 @@ from backend.services import executions as service
 bp = APIBlueprint("executions", __name__, url_prefix="/api/executions", abp_tags=[Tag(name="executions")])
 
 
-def _names(executions: list[Execution]) -> dict[int, str]:
-    ids = {e.script_id for e in executions}
-    if not ids:
-        return {}
-    return dict(db.session.execute(select(Script.id, Script.name).where(Script.id.in_(ids))).all())
-
-
 def render(execution: Execution) -> dict:
-    return execution_json(execution, _names([execution]).get(execution.script_id))
+    return execution_json(execution, service.script_names([execution]).get(execution.script_id))
 
 
 @bp.get("", responses={200: ExecutionList, 422: Problem})
@@ -44,7 +35,7 @@ def list_executions(query: ExecutionListQuery) -> Response:
         page=query.page,
         per_page=query.per_page,
     )
-    names = _names(page.items)
+    names = service.script_names(page.items)
     return json_response(
         {
             "items": [execution_json(e, names.get(e.script_id)) for e in page.items],

@@ -33,6 +33,7 @@ BLUEPRINT_POLICIES: dict[str, Policy] = {
     "webhooks": Policy.READ_WRITE,
     "users": Policy.ADMIN,
     "audit": Policy.ADMIN,
+    "stats": Policy.VIEWER,
     "auth": Policy.AUTHENTICATED,
 }
 ENDPOINT_POLICIES: dict[str, Policy] = {

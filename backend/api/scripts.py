@@ -25,6 +25,7 @@ from backend.schemas.scripts import (
 from backend.services import scripts as service
 from backend.services import versions
 from backend.services.cleanup import remove_execution_files
+from backend.services.executions import last_runs
 
 bp = APIBlueprint("scripts", __name__, url_prefix="/api/scripts", abp_tags=[Tag(name="scripts")])
 ERRORS = {400: Problem, 404: Problem, 409: Problem, 413: Problem, 422: Problem}
@@ -38,9 +39,10 @@ def _with_etag(body: dict, status: int = 200) -> Response:
 def list_scripts(query: ScriptListQuery) -> Response:
     """List scripts, filtered by text, tag and folder."""
     page = service.list_scripts(q=query.q, tag=query.tag, folder=query.folder, page=query.page, per_page=query.per_page)
+    last = last_runs([s.id for s in page.items])
     return json_response(
         {
-            "items": [script_json(s) for s in page.items],
+            "items": [script_json(s, last.get(s.id)) for s in page.items],
             "total": page.total,
             "page": page.page,
             "per_page": page.per_page,
@@ -58,7 +60,8 @@ def create_script(body: ScriptCreate) -> Response:
 @bp.get("/<int:script_id>", responses={200: ScriptOut, 404: Problem})
 def get_script(path: ScriptPath) -> Response:
     """Get one script with its current content."""
-    return _with_etag(script_json(service.get_script(path.script_id)))
+    script = service.get_script(path.script_id)
+    return _with_etag(script_json(script, last_runs([script.id]).get(script.id)))
 
 
 @bp.put("/<int:script_id>", responses={200: ScriptOut, **ERRORS})

@@ -9,7 +9,18 @@ from backend.models import Execution, Script, ScriptVersion
 from backend.services.params import mask_definitions
 
 
-def script_json(script: Script) -> dict[str, Any]:
+def last_run_json(execution: Execution | None) -> dict[str, Any] | None:
+    if execution is None:
+        return None
+    return {
+        "id": execution.id,
+        "status": execution.status,
+        "queued_at": _iso(execution.queued_at),
+        "finished_at": _iso(execution.finished_at),
+    }
+
+
+def script_json(script: Script, last_run: Execution | None = None) -> dict[str, Any]:
     return {
         "id": script.id,
         "name": script.name,
@@ -32,6 +43,7 @@ def script_json(script: Script) -> dict[str, Any]:
         "revision": script.revision,
         "created_at": script.created_at.isoformat(),
         "updated_at": script.updated_at.isoformat(),
+        "last_run": last_run_json(last_run),
     }
 
 

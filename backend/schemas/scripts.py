@@ -138,6 +138,13 @@ class DiffQuery(BaseModel):
     to: int = Field(ge=1, le=2**31)
 
 
+class LastRun(BaseModel):
+    id: int
+    status: str
+    queued_at: datetime
+    finished_at: datetime | None
+
+
 class ScriptOut(BaseModel):
     id: int
     name: str
@@ -160,6 +167,7 @@ class ScriptOut(BaseModel):
     revision: int = Field(description="Bumped on every change; use as If-Match")
     created_at: datetime
     updated_at: datetime
+    last_run: LastRun | None = Field(default=None, description="The newest execution of this script")
 
 
 class ScriptList(BaseModel):

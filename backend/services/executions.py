@@ -177,6 +177,23 @@ def list_executions(
     return Page(items=list(rows), total=total, page=page, per_page=per_page)
 
 
+def script_names(executions: list[Execution]) -> dict[int, str]:
+    """Script id → name for a batch of executions, in one query."""
+    ids = {e.script_id for e in executions}
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Script.id, Script.name).where(Script.id.in_(ids))).all())  # type: ignore[arg-type]
+
+
+def last_runs(script_ids: list[int]) -> dict[int, Execution]:
+    """Each script's newest execution, in two queries whatever the number of scripts."""
+    if not script_ids:
+        return {}
+    newest = select(func.max(Execution.id)).where(Execution.script_id.in_(script_ids)).group_by(Execution.script_id)
+    rows = db.session.scalars(select(Execution).where(Execution.id.in_(newest)))
+    return {row.script_id: row for row in rows}
+
+
 def schedule_retry(execution: Execution, script: Script) -> Execution | None:
     """A failed or timed-out attempt gets a next attempt, if the script's policy allows one."""
     if execution.status not in (ExecutionStatus.FAILED.value, ExecutionStatus.TIMED_OUT.value):

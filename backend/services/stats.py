@@ -1,0 +1,98 @@
+"""Numbers for the dashboard: runs per day, success rate, what runs now, what failed lately."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from backend.extensions import db
+from backend.models import Execution, Schedule, Script
+from backend.models.execution import ExecutionStatus
+
+FAILED_STATUSES = (ExecutionStatus.FAILED.value, ExecutionStatus.TIMED_OUT.value)
+RECENT_FAILURES = 10
+RUNNING_SHOWN = 50
+
+
+@dataclass
+class DayCount:
+    date: str
+    succeeded: int = 0
+    failed: int = 0
+    other: int = 0
+
+
+@dataclass
+class Overview:
+    days: list[DayCount]
+    running: list[Execution]
+    queued: int
+    recent_failures: list[Execution]
+    scripts: int
+    schedules: int
+    active_schedules: int
+    totals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def success_rate(self) -> float | None:
+        """Succeeded over finished-as-succeeded-or-failed; None when nothing finished (not 0 %)."""
+        decided = self.totals.get("succeeded", 0) + self.totals.get("failed", 0)
+        return round(self.totals["succeeded"] / decided, 4) if decided else None
+
+
+def overview(days: int, today: date | None = None) -> Overview:
+    """Counts per UTC day over the last ``days`` days (today included), oldest first."""
+    today = today or datetime.now(UTC).date()
+    first = today - timedelta(days=days - 1)
+    labels = [(first + timedelta(days=i)).isoformat() for i in range(days)]
+    buckets = {label: DayCount(label) for label in labels}
+    since = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
+    day = func.date(Execution.queued_at)
+    rows = db.session.execute(
+        select(day, Execution.status, func.count()).where(Execution.queued_at >= since).group_by(day, Execution.status)
+    ).all()
+    for day_value, status, count in rows:
+        bucket = buckets.get(str(day_value)[:10])
+        if bucket is None:
+            continue
+        if status == ExecutionStatus.SUCCEEDED.value:
+            bucket.succeeded += count
+        elif status in FAILED_STATUSES:
+            bucket.failed += count
+        else:
+            bucket.other += count
+    ordered = list(buckets.values())
+    totals = {
+        "succeeded": sum(d.succeeded for d in ordered),
+        "failed": sum(d.failed for d in ordered),
+        "total": sum(d.succeeded + d.failed + d.other for d in ordered),
+    }
+    running = db.session.scalars(
+        select(Execution)
+        .where(Execution.status == ExecutionStatus.RUNNING.value)
+        .order_by(Execution.id)
+        .limit(RUNNING_SHOWN)
+    ).all()
+    failures = db.session.scalars(
+        select(Execution)
+        .where(Execution.status.in_(FAILED_STATUSES))
+        .order_by(Execution.id.desc())
+        .limit(RECENT_FAILURES)
+    ).all()
+    return Overview(
+        days=ordered,
+        running=list(running),
+        queued=_count(select(func.count()).where(Execution.status == ExecutionStatus.QUEUED.value)),
+        recent_failures=list(failures),
+        scripts=_count(select(func.count()).select_from(Script)),
+        schedules=_count(select(func.count()).select_from(Schedule)),
+        active_schedules=_count(select(func.count()).select_from(Schedule).where(Schedule.enabled.is_(True))),
+        totals=totals,
+    )
+
+
+def _count(query: Any) -> int:
+    return int(db.session.scalar(query) or 0)
