@@ -13,7 +13,7 @@ from backend.api.policies import Policy, policy_for
 from tests.auth_client import token_for
 from tests.helpers import create_script
 
-PUBLIC_ENDPOINTS = {"system.health", "system.openapi_document", "auth.login", "static"}
+PUBLIC_ENDPOINTS = {"system.health", "system.openapi_document", "auth.login", "auth.session", "static"}
 
 
 def _sample_url(rule: Any) -> str:
@@ -96,6 +96,13 @@ def test_login_sets_an_httponly_lax_cookie_and_me_returns_the_user(app: Flask) -
     assert body["user"]["username"] == "test-editor" and body["user"]["role"] == "editor"
     me = browser.get("/api/auth/me").json
     assert me["user"]["username"] == "test-editor" and me["csrf_token"] == body["csrf_token"]
+    assert browser.get("/api/auth/session").json == me
+
+
+def test_the_session_endpoint_answers_anonymous_visitors_without_a_401(app: Flask) -> None:
+    response = app.test_client(role=None).get("/api/auth/session")
+    assert response.status_code == 200 and response.json == {"user": None, "csrf_token": None}
+    assert app.test_client(role="viewer").get("/api/auth/session").json["user"]["role"] == "viewer"
 
 
 def _logged_in(app: Flask, role: str = "editor") -> tuple[FlaskClient, str]:

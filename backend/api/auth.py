@@ -8,7 +8,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from backend.api.helpers import json_response
 from backend.errors import TooManyRequests, Unauthorized
 from backend.models import ApiToken, User
-from backend.schemas.auth import LoginBody, SessionOut, TokenCreate, TokenCreated, TokenList, TokenPath
+from backend.schemas.auth import LoginBody, MaybeSessionOut, SessionOut, TokenCreate, TokenCreated, TokenList, TokenPath
 from backend.schemas.common import Problem
 from backend.security import client_ip, current_user
 from backend.services.auth import sessions, tokens, users
@@ -86,6 +86,13 @@ def me() -> Response:
     user = current_user()
     assert user is not None
     return json_response(_session_body(user))
+
+
+@bp.get("/session", responses={200: MaybeSessionOut})
+def current_session() -> Response:
+    """Who is logged in, if anyone: lets the web app check without provoking a 401."""
+    user = current_user()
+    return json_response(_session_body(user) if user else {"user": None, "csrf_token": None})
 
 
 @bp.get("/tokens", responses={200: TokenList, 401: Problem})

@@ -32,6 +32,11 @@ class SessionOut(BaseModel):
     csrf_token: str | None = Field(description="Send as X-CSRF-Token on cookie-authenticated writes")
 
 
+class MaybeSessionOut(BaseModel):
+    user: UserOut | None = Field(description="null when nobody is logged in")
+    csrf_token: str | None
+
+
 class UserCreate(StrictBody):
     username: str = Field(pattern=USERNAME_PATTERN)
     password: str = Field(min_length=8, max_length=1000)
