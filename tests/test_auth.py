@@ -13,7 +13,7 @@ from backend.api.policies import Policy, policy_for
 from tests.auth_client import token_for
 from tests.helpers import create_script
 
-PUBLIC_ENDPOINTS = {"system.health", "system.openapi_document", "auth.login", "auth.session", "static"}
+PUBLIC_ENDPOINTS = {"system.health", "system.openapi_document", "auth.login", "auth.current_session", "static"}
 
 
 def _sample_url(rule: Any) -> str:

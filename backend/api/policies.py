@@ -39,7 +39,7 @@ BLUEPRINT_POLICIES: dict[str, Policy] = {
 ENDPOINT_POLICIES: dict[str, Policy] = {
     "static": Policy.PUBLIC,
     "auth.login": Policy.PUBLIC,
-    "auth.session": Policy.PUBLIC,
+    "auth.current_session": Policy.PUBLIC,
 }
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
