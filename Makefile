@@ -1,19 +1,38 @@
 # Two commands set everything up on a fresh clone: `make run` and `make test`.
 SHELL := /bin/bash
 PYTHON ?= python3
+NPM ?= npm
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+FRONTEND := frontend
+FRONTEND_DEPS := $(FRONTEND)/node_modules/.installed-stamp
+FRONTEND_BUILD := $(FRONTEND)/dist/index.html
+FRONTEND_SRC := $(shell find $(FRONTEND)/src $(FRONTEND)/public -type f 2>/dev/null) \
+	$(FRONTEND)/index.html $(FRONTEND)/vite.config.ts $(FRONTEND)/package-lock.json
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install run test test-deps lint bench clean
+.PHONY: install frontend run test test-deps lint bench screenshots clean
 
-install: $(STAMP)
+install: $(STAMP) frontend
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check "uv>=0.13.9,<0.14"
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]'
 	touch $(STAMP)
+
+# The web app: npm packages from the lock file, then a build when a source is newer than it.
+frontend: $(FRONTEND_BUILD)
+
+$(FRONTEND_DEPS): $(FRONTEND)/package-lock.json $(FRONTEND)/package.json
+	@command -v $(NPM) >/dev/null || { echo "Node.js 20.19+ and npm are needed for the web app"; exit 1; }
+	cd $(FRONTEND) && $(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(FRONTEND_BUILD): $(FRONTEND_DEPS) $(FRONTEND_SRC)
+	cd $(FRONTEND) && $(NPM) run --silent build
+	touch $@
 
 run: install
 	$(VENV)/bin/scriptman db upgrade
@@ -23,19 +42,27 @@ lint: install
 	$(VENV)/bin/ruff check backend tests
 	$(VENV)/bin/ruff format --check backend tests
 
-# Debian packages the suite needs: bubblewrap for the sandbox tests (skipped only when the
-# kernel refuses namespaces, never because the package is missing). Installed when absent.
+# Debian packages the suite needs, installed when absent: bubblewrap for the sandbox tests
+# (skipped only when the kernel refuses namespaces) and chromium for the browser tests.
 test-deps:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  echo "installing bubblewrap (Debian package)"; \
 	  { apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq bubblewrap; }; }; }
+	@test -x $(CHROMIUM) || { \
+	  echo "installing chromium (Debian package)"; \
+	  { apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; }; }
 
 test: install test-deps
 	$(VENV)/bin/ruff check backend tests
-	$(VENV)/bin/python -m pytest -q
+	cd $(FRONTEND) && $(NPM) run --silent typecheck && $(NPM) test --silent
+	SCRIPTMAN_CHROMIUM=$(CHROMIUM) $(VENV)/bin/python -m pytest -q
+
+# Re-takes the README's screenshots from a real browser session (the end-to-end tests).
+screenshots: install test-deps
+	SCRIPTMAN_CHROMIUM=$(CHROMIUM) SCRIPTMAN_SCREENSHOTS_DIR=docs/screenshots $(VENV)/bin/python -m pytest -q tests/e2e
 
 bench: install
 	$(VENV)/bin/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(FRONTEND)/node_modules $(FRONTEND)/dist

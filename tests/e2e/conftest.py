@@ -70,9 +70,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     deadline = time.monotonic() + SERVER_START_SECONDS
     while True:
         try:
-            if requests.get(f"{url}/api/health", timeout=1).status_code == 200:
+            if requests.get(f"{url}/api/health", timeout=5).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
@@ -115,14 +115,31 @@ def console() -> Console:
     return Console()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED_KEY] = report.failed
+    return report
+
+
+FAILED_KEY = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def page(browser: Browser, server: Server, console: Console, tmp_path: Path) -> Iterator[Page]:
+def page(
+    browser: Browser, server: Server, console: Console, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Page]:
     context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 860}, accept_downloads=True)
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.on("console", console.on_console)
     page.on("pageerror", console.on_page_error)
     yield page
+    if request.node.stash.get(FAILED_KEY, False):
+        shot = tmp_path / "failure.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot of the failure: {shot} (page {page.url})")
     context.close()
     assert console.errors == [], "the browser reported errors:\n" + "\n".join(console.errors)
 

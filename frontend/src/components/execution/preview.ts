@@ -1,0 +1,25 @@
+/** How FileBrowser previews a workspace file, from its name (the server sends the same types inline). */
+import type { FileEntry } from '@/api/executions'
+
+export type PreviewKind = 'image' | 'json' | 'text' | 'none'
+
+const IMAGES = new Set(['png', 'jpg', 'jpeg', 'gif', 'webp'])
+const TEXT = new Set([
+  'txt', 'log', 'csv', 'tsv', 'md', 'py', 'js', 'mjs', 'ts', 'sh', 'bash', 'yaml', 'yml', 'toml', 'ini', 'cfg',
+  'conf', 'xml', 'html', 'htm', 'css', 'sql', 'out', 'err', 'env', 'jsonl', 'ndjson', 'rst', 'tex', 'svg',
+])
+
+export function extension(path: string): string {
+  const name = path.slice(path.lastIndexOf('/') + 1)
+  const dot = name.lastIndexOf('.')
+  return dot > 0 ? name.slice(dot + 1).toLowerCase() : ''
+}
+
+export function previewKind(entry: Pick<FileEntry, 'path' | 'is_symlink' | 'is_dir'>): PreviewKind {
+  if (entry.is_symlink || entry.is_dir) return 'none'
+  const ext = extension(entry.path)
+  if (IMAGES.has(ext)) return 'image'
+  if (ext === 'json') return 'json'
+  if (TEXT.has(ext) || ext === '') return 'text' // no extension: try, and refuse if it looks binary
+  return 'none'
+}

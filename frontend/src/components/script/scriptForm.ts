@@ -1,0 +1,140 @@
+/** The editor's form model: from a script, to the API's input, dirty snapshots and server errors. */
+import { ProblemError } from '@/api/http'
+import type { ConcurrencyPolicy, Language, Script, ScriptInput, ScriptLimits } from '@/api/scripts'
+import { cleanMessage, fromDrafts, normalizeField, toDraft, type FieldErrors, type ParamDraft } from '@/utils/params'
+
+export interface ScriptForm {
+  name: string
+  language: Language
+  description: string
+  code: string
+  dependencies: string[]
+  parameters: ParamDraft[]
+  tags: string[]
+  folder: string
+  timeout_seconds: number | null
+  max_concurrent: number | null
+  concurrency_policy: ConcurrencyPolicy
+  max_retries: number
+  retry_delay_seconds: number
+  enabled: boolean
+  limits: ScriptLimits
+  sandbox_network: boolean
+}
+
+export const LANGUAGES: { value: Language; label: string }[] = [
+  { value: 'python', label: 'Python' },
+  { value: 'javascript', label: 'JavaScript' },
+  { value: 'shell', label: 'Shell' },
+]
+
+export const TEMPLATES: Record<Language, string> = {
+  python: `import os
+
+# Parameters arrive as environment variables (all of them as JSON in SCRIPT_PARAMETERS).
+name = os.environ.get("NAME", "world")
+print(f"Hello, {name}!")
+`,
+  javascript: `// Parameters arrive as environment variables (all of them as JSON in SCRIPT_PARAMETERS).
+const name = process.env.NAME ?? 'world'
+console.log(\`Hello, \${name}!\`)
+`,
+  shell: `#!/usr/bin/env bash
+set -euo pipefail
+
+# Parameters arrive as environment variables (all of them as JSON in SCRIPT_PARAMETERS).
+echo "Hello, \${NAME:-world}!"
+`,
+}
+
+const NO_LIMITS: ScriptLimits = { memory_mb: null, cpu_seconds: null, file_size_mb: null, open_files: null, processes: null }
+
+export function emptyForm(language: Language = 'python'): ScriptForm {
+  return {
+    name: '',
+    language,
+    description: '',
+    code: TEMPLATES[language],
+    dependencies: [],
+    parameters: [],
+    tags: [],
+    folder: '',
+    timeout_seconds: null,
+    max_concurrent: null,
+    concurrency_policy: 'queue',
+    max_retries: 0,
+    retry_delay_seconds: 0,
+    enabled: true,
+    limits: { ...NO_LIMITS },
+    sandbox_network: true,
+  }
+}
+
+export function formFromScript(script: Script): ScriptForm {
+  return {
+    name: script.name,
+    language: script.language,
+    description: script.description,
+    code: script.code,
+    dependencies: [...script.dependencies],
+    parameters: script.parameters.map(toDraft),
+    tags: [...script.tags],
+    folder: script.folder,
+    timeout_seconds: script.timeout_seconds,
+    max_concurrent: script.max_concurrent,
+    concurrency_policy: script.concurrency_policy,
+    max_retries: script.max_retries,
+    retry_delay_seconds: script.retry_delay_seconds,
+    enabled: script.enabled,
+    limits: { ...NO_LIMITS, ...(script.limits || {}) },
+    sandbox_network: script.sandbox_network,
+  }
+}
+
+const nullIfEmpty = (v: number | null | undefined) => (v === undefined || v === null || Number.isNaN(v) ? null : v)
+
+/** The body to send, or the problems found before sending (keyed like the server's fields). */
+export function formToInput(form: ScriptForm): { input: ScriptInput; errors: FieldErrors } {
+  const { definitions, errors } = fromDrafts(form.parameters)
+  if (!form.name.trim()) errors.name = 'A name is required'
+  if (form.language === 'shell' && form.dependencies.length) {
+    errors.dependencies = 'Shell scripts cannot declare dependencies; remove them'
+  }
+  const limits = Object.fromEntries(
+    Object.entries(form.limits).map(([key, value]) => [key, nullIfEmpty(value)]),
+  ) as unknown as ScriptLimits
+  const input: ScriptInput = {
+    name: form.name.trim(),
+    language: form.language,
+    description: form.description,
+    code: form.code,
+    dependencies: [...form.dependencies],
+    parameters: definitions,
+    tags: form.tags.map((t) => t.trim()).filter(Boolean),
+    folder: form.folder.trim().replace(/^\/+|\/+$/g, ''),
+    timeout_seconds: nullIfEmpty(form.timeout_seconds),
+    max_concurrent: nullIfEmpty(form.max_concurrent),
+    concurrency_policy: form.concurrency_policy,
+    max_retries: nullIfEmpty(form.max_retries) ?? 0,
+    retry_delay_seconds: nullIfEmpty(form.retry_delay_seconds) ?? 0,
+    enabled: form.enabled,
+    limits,
+    sandbox_network: form.sandbox_network,
+  }
+  return { input, errors }
+}
+
+/** A stable string of what the user can change (draft keys left out), for "unsaved changes". */
+export function snapshot(form: ScriptForm): string {
+  return JSON.stringify({ ...form, parameters: form.parameters.map(({ key: _key, ...rest }) => rest) })
+}
+
+/** A server problem as `{field: message}`, or null when it names no field. */
+export function problemToErrors(error: unknown): FieldErrors | null {
+  if (!(error instanceof ProblemError) || !error.field) return null
+  const field = normalizeField(error.field)
+  return { [field]: cleanMessage(error.detail || error.title, error.field) }
+}
+
+export const SETTINGS_FIELDS = /^(timeout_seconds|max_concurrent|concurrency_policy|max_retries|retry_delay_seconds|limits|sandbox_network)/
+export const DETAIL_FIELDS = /^(name|language|description|tags|folder|enabled)/

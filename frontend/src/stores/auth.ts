@@ -1,0 +1,46 @@
+import { defineStore } from 'pinia'
+import { computed, ref } from 'vue'
+import * as authApi from '@/api/auth'
+import { ProblemError, setCsrfToken } from '@/api/http'
+
+const RANK: Record<authApi.Role, number> = { viewer: 1, editor: 2, admin: 3 }
+
+/** Who is logged in, and what they may do. The server enforces it; the UI only hides buttons. */
+export const useAuthStore = defineStore('auth', () => {
+  const user = ref<authApi.User | null>(null)
+  const checked = ref(false)
+
+  function apply(info: { user: authApi.User | null; csrf_token: string | null } | null): void {
+    user.value = info ? info.user : null
+    setCsrfToken(info ? info.csrf_token : null)
+  }
+
+  async function refresh(): Promise<void> {
+    try {
+      apply(await authApi.currentSession())
+    } catch (error) {
+      if (!(error instanceof ProblemError)) throw error
+      apply(null) // server unreachable: the login page says so when the user tries
+    } finally {
+      checked.value = true
+    }
+  }
+
+  async function login(username: string, password: string): Promise<void> {
+    apply(await authApi.login(username, password))
+  }
+
+  async function logout(): Promise<void> {
+    try {
+      await authApi.logout()
+    } finally {
+      apply(null)
+    }
+  }
+
+  const can = (role: authApi.Role) => computed(() => !!user.value && RANK[user.value.role] >= RANK[role])
+  const canEdit = can('editor')
+  const isAdmin = can('admin')
+
+  return { user, checked, refresh, login, logout, canEdit, isAdmin, forget: () => apply(null) }
+})
