@@ -101,6 +101,9 @@ describe('LogViewer', () => {
     const banner = wrapper.find('[data-test=log-truncated]')
     expect(banner.text()).toContain('4.9 KB of earlier output')
     expect(banner.find('a').attributes('href')).toBe('/api/executions/6/logs?format=text')
+    const download = wrapper.find('[data-test=log-download]')
+    expect(download.element.tagName).toBe('A')
+    expect(download.attributes('href')).toBe('/api/executions/6/logs?format=text')
   })
 
   it('shows placeholders and stream errors', async () => {
