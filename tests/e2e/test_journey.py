@@ -42,7 +42,9 @@ def _token(server: Server) -> str:
 
 def _select(page: Page, hook: str, option: str) -> None:
     page.locator(f"[data-test={hook}]").click()
-    page.locator(".el-select-dropdown__item:visible", has_text=re.compile(rf"^\s*{re.escape(option)}\s*$")).first.click()
+    page.locator(
+        ".el-select-dropdown__item:visible", has_text=re.compile(rf"^\s*{re.escape(option)}\s*$")
+    ).first.click()
 
 
 def _set_code(page: Page, code: str) -> None:
@@ -89,8 +91,10 @@ def test_write_run_watch_download_rollback_and_schedule(page: Page, server: Serv
     (server.home / "execution_spaces" / f"execution_{execution_id}" / "go").touch()
     expect(log).to_contain_text("done")
     expect(page.locator("[data-test=execution-status]")).to_contain_text("succeeded")
-    colour = log.locator(".log-line", has_text="done").locator("span", has_text="done").first.evaluate(
-        "el => getComputedStyle(el).color"
+    colour = (
+        log.locator(".log-line", has_text="done")
+        .locator("span", has_text="done")
+        .first.evaluate("el => getComputedStyle(el).color")
     )
     red, green, blue = (int(v) for v in re.findall(r"\d+", colour)[:3])
     assert green > red + 40 and green > blue + 40, f"ANSI green shown as {colour}"
@@ -132,7 +136,9 @@ def test_write_run_watch_download_rollback_and_schedule(page: Page, server: Serv
     page.locator("[data-test=save-schedule]").click()
     page.wait_for_url(re.compile(r"/schedules/\d+$"))
     schedules = _api(server).get(f"{server.url}/api/schedules").json()["items"]
-    assert [(s["name"], s["cron"], s["script_id"]) for s in schedules] == [("every five minutes", "*/5 * * * *", script_id)]
+    assert [(s["name"], s["cron"], s["script_id"]) for s in schedules] == [
+        ("every five minutes", "*/5 * * * *", script_id)
+    ]
 
     page.goto("/schedules")
     expect(page.locator("[data-test=schedule-link]", has_text="every five minutes")).to_be_visible()
