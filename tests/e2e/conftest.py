@@ -158,4 +158,5 @@ def screenshot(page: Page, name: str) -> None:
     if folder:
         target = REPO / folder
         target.mkdir(parents=True, exist_ok=True)
+        page.wait_for_timeout(600)  # let charts and toasts settle
         page.screenshot(path=str(target / f"{name}.png"))
