@@ -1,33 +1,10 @@
 import { http } from './http'
+import type { Execution } from './executions'
 
 /** The dashboard's numbers: `GET /api/stats?days=N`. */
 
-/** An execution as the API shows it (backend/api/serializers.py `execution_json`). */
-export interface ExecutionInfo {
-  id: number
-  script_id: number
-  script_name: string | null
-  version: number | null
-  trigger: string
-  params: Record<string, unknown>
-  status: string
-  exit_code: number | null
-  result: unknown
-  error: string | null
-  queued_at: string | null
-  started_at: string | null
-  finished_at: string | null
-  duration_ms: number | null
-  peak_memory_kb: number | null
-  cpu_time_ms: number | null
-  attempt: number
-  retry_of_id: number | null
-  rerun_of_id: number | null
-  schedule_id: number | null
-  progress: number | null
-  progress_message: string | null
-  sandboxed: boolean
-}
+/** An execution as the API shows it. */
+export type ExecutionInfo = Execution
 
 export interface DayCount {
   /** `YYYY-MM-DD` */

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { flushPromises, mount } from '@vue/test-utils'
 import DashboardView from '@/views/DashboardView.vue'
 import { dayLabel, errorSnippet, fillDays, formatRate, getStats, type Stats } from '@/api/stats'
+import type { Execution } from '@/api/executions'
 
 // Element Plus styles are auto-imported into the SFCs; Node cannot load .css, so they are blanked here.
 vi.mock('element-plus/es/components/base/style/css', () => ({}))
@@ -100,7 +101,7 @@ describe('labels', () => {
 })
 
 describe('DashboardView', () => {
-  const execution = {
+  const execution: Execution = {
     id: 41, script_id: 2, script_name: 'backup', version: 1, trigger: 'manual', params: {}, status: 'failed',
     exit_code: 1, result: null, error: 'Traceback (most recent call last):\n  boom', queued_at: '2026-11-20T10:00:00Z',
     started_at: '2026-11-20T10:00:01Z', finished_at: '2026-11-20T10:00:02Z', duration_ms: 1000, peak_memory_kb: null,
