@@ -52,6 +52,12 @@ def test_an_uploaded_file_is_read_and_its_outputs_can_be_listed_previewed_downlo
 
     download = client.get(f"{base}/files/upper.txt?download=1")
     assert "attachment" in download.headers["Content-Disposition"] and download.data == b"HELLO WORLD"
+    assert download.headers["Content-Length"] == "11" and download.headers["Accept-Ranges"] == "bytes"
+    head = client.get(f"{base}/files/upper.txt", headers={"Range": "bytes=0-4"})
+    assert head.status_code == 206 and head.data == b"HELLO" and head.headers["Content-Range"] == "bytes 0-4/11"
+    assert client.get(f"{base}/files/upper.txt", headers={"Range": "bytes=50-60"}).status_code == 416
+    unchanged = client.get(f"{base}/files/upper.txt", headers={"If-None-Match": download.headers["ETag"]})
+    assert unchanged.status_code == 304
 
     for active in ("page.html", "image.svg"):
         response = client.get(f"{base}/files/{active}")

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Response, current_app, request, send_file
 from flask_openapi3 import APIBlueprint, Tag
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from backend.api.executions import render
 from backend.api.helpers import json_response, settings
@@ -130,11 +131,19 @@ def get_file(path: FilePath, query: FileQuery) -> Response:
         mimetype=guessed if inline else "application/octet-stream",
         as_attachment=not inline,
         download_name=name,
-        conditional=True,
+        conditional=False,
         etag=f"{info.st_ino}-{info.st_size}-{int(info.st_mtime)}",
         last_modified=info.st_mtime,
         max_age=0,
     )
+    # send_file cannot size an open file; with the size known, Range requests (a preview of the
+    # first megabyte, a resumed download) and If-None-Match work.
+    response.content_length = info.st_size
+    try:
+        response = response.make_conditional(request.environ, accept_ranges=True, complete_length=info.st_size)
+    except RequestedRangeNotSatisfiable:
+        handle.close()
+        raise
     response.headers["Content-Security-Policy"] = (
         "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
     )
