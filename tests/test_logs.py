@@ -137,6 +137,21 @@ def test_long_lines_binary_and_invalid_utf8_are_stored_safely(client: FlaskClien
     assert sum(t.count("z") for t in long_parts) == 200000
 
 
+def test_a_long_line_that_ends_in_the_chunk_that_brought_it_is_still_split(tmp_path: Path) -> None:
+    from backend.services.executor.logfile import LogWriter, Masker, read_records
+
+    path = str(tmp_path / "run.log")
+    writer = LogWriter(path, Masker(["SECRET"]), max_bytes=10**9, max_line_bytes=1000)
+    writer.feed("out", b"z" * 500)  # short so far: waits for more
+    writer.feed("out", b"z" * 2000 + b"SECRET" + b"z" * 500 + b"\nnext\n")  # the rest, and the end, at once
+    writer.close()
+    texts = [r.text for r in read_records(path)]
+    assert texts[-1] == "next"
+    parts = texts[:-1]
+    assert len(parts) == 4 and all(len(t.encode()) <= 1000 + 20 for t in parts)  # 3003 bytes after masking
+    assert "".join(t.replace("z", "") for t in parts).count("***") == 1 and "SECRET" not in "".join(parts)
+
+
 def test_a_huge_output_is_capped_and_does_not_grow_the_server(tmp_path: Path) -> None:
     from backend.app import create_app
     from backend.cli import upgrade_database

@@ -134,6 +134,10 @@ def test_write_run_watch_download_rollback_and_schedule(page: Page, server: Serv
     expect(page.locator("[data-test=cron-description]")).to_contain_text("Every 5 minutes")
     expect(page.locator("[data-test=cron-preview] li")).to_have_count(5)
     screenshot(page, "schedule")
+    expect(page.locator("[data-test=schedule-unsaved]")).to_be_visible()
+    page.locator(".el-menu-item", has_text="Scripts").click()  # leaving would lose the form: asked first
+    page.locator(".el-message-box").get_by_role("button", name="Stay").click()
+    expect(page).to_have_url(re.compile(r"/schedules/new$"))
     page.locator("[data-test=save-schedule]").click()
     page.wait_for_url(re.compile(r"/schedules/\d+$"))
     schedules = _api(server).get(f"{server.url}/api/schedules").json()["items"]

@@ -127,17 +127,24 @@ class LogWriter:
                 if stream == "out" and line.startswith(PROGRESS_MARKER):
                     self._emit("prg", line[len(PROGRESS_MARKER) :])
                 else:
+                    # A long line may end in the same chunk that brought most of it: split it here too.
+                    while len(line) > self.max_line_bytes:
+                        self._emit_part(stream, line)
+                        line = line[self.max_line_bytes :]
                     self._emit(stream, line)
                 continue
             # Cut an over-long line only once every secret that starts before the cut is whole.
             if len(buffer) >= self.max_line_bytes + self.masker.longest:
                 masked = self.masker.mask(buffer)
-                cut = self.max_line_bytes
-                self._emit(stream, masked[:cut] + TRUNCATED_MARK.encode())
-                buffer = masked[cut:]
+                self._emit_part(stream, masked)
+                buffer = masked[self.max_line_bytes :]
                 continue
             break
         self.buffers[stream] = buffer
+
+    def _emit_part(self, stream: str, masked: bytes) -> None:
+        """The first ``max_line_bytes`` of an over-long line, marked as continued."""
+        self._emit(stream, masked[: self.max_line_bytes] + TRUNCATED_MARK.encode())
 
     def flush_partial(self) -> None:
         for stream, buffer in self.buffers.items():

@@ -8,6 +8,7 @@ import { ElMessage, ElMessageBox } from 'element-plus'
 import { errorMessage, ProblemError } from '@/api/http'
 import { createScript, deleteScript, getScript, replaceScript, type Language, type Script } from '@/api/scripts'
 import { useAuthStore } from '@/stores/auth'
+import { askToDiscard } from '@/composables/useUnsavedGuard'
 import type { FieldErrors } from '@/utils/params'
 import {
   emptyForm,
@@ -174,17 +175,7 @@ export function useScriptEditor(id: Ref<string | undefined>) {
 
   /** For the route guards: true when leaving is fine (nothing unsaved, or the user said discard). */
   async function confirmDiscard(): Promise<boolean> {
-    if (bypassGuard || !dirty.value) return true
-    try {
-      await ElMessageBox.confirm('You have unsaved changes. Leave and discard them?', 'Unsaved changes', {
-        type: 'warning',
-        confirmButtonText: 'Discard changes',
-        cancelButtonText: 'Stay',
-      })
-      return true
-    } catch {
-      return false
-    }
+    return bypassGuard || !dirty.value || askToDiscard()
   }
 
   return {
