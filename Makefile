@@ -12,7 +12,7 @@ FRONTEND_SRC := $(shell find $(FRONTEND)/src $(FRONTEND)/public -type f 2>/dev/n
 	$(FRONTEND)/index.html $(FRONTEND)/vite.config.ts $(FRONTEND)/package-lock.json
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install frontend run test test-deps lint bench screenshots clean
+.PHONY: install frontend run test test-deps lint bench bench-ui screenshots clean
 
 install: $(STAMP) frontend
 
@@ -63,6 +63,9 @@ screenshots: install test-deps
 
 bench: install
 	$(VENV)/bin/python benchmarks/run.py
+
+bench-ui: install test-deps
+	SCRIPTMAN_CHROMIUM=$(CHROMIUM) $(VENV)/bin/python benchmarks/ui_log.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache $(FRONTEND)/node_modules $(FRONTEND)/dist

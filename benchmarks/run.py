@@ -47,7 +47,7 @@ def bare(code: str, folder: Path) -> float:
 
 
 class Server:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
@@ -56,6 +56,7 @@ class Server:
             "SCRIPTMAN_PORT": str(self.port),
             "SCRIPTMAN_ADMIN_PASSWORD": "bench-password",
             "SCRIPTMAN_SCHEDULER_ENABLED": "false",
+            **(extra_env or {}),
         }
         self.process = subprocess.Popen(
             [str(Path(sys.executable).with_name("scriptman")), "serve"],
