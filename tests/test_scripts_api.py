@@ -161,6 +161,7 @@ def test_a_script_shows_its_last_run(client: FlaskClient) -> None:
     listed = client.get("/api/scripts").json["items"][0]["last_run"]
     assert listed["id"] == run["id"] and listed["status"] == "succeeded"
     assert client.get(f"/api/scripts/{sid}").json["last_run"]["id"] == run["id"]
+    assert client.patch(f"/api/scripts/{sid}", json={"description": "d"}).json["last_run"]["id"] == run["id"]
 
 
 def test_health_reports_version_database_and_uptime(client: FlaskClient) -> None:

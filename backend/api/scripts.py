@@ -7,6 +7,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from backend.api.helpers import json_response, parse_if_match, settings
 from backend.api.serializers import script_json, version_json
+from backend.models import Script
 from backend.schemas.common import Problem
 from backend.schemas.scripts import (
     DiffOut,
@@ -31,7 +32,9 @@ bp = APIBlueprint("scripts", __name__, url_prefix="/api/scripts", abp_tags=[Tag(
 ERRORS = {400: Problem, 404: Problem, 409: Problem, 413: Problem, 422: Problem}
 
 
-def _with_etag(body: dict, status: int = 200) -> Response:
+def _with_etag(script: Script, status: int = 200) -> Response:
+    """One script as JSON (with its last run), its revision as the ETag for If-Match."""
+    body = script_json(script, last_runs([script.id]).get(script.id))
     return json_response(body, status, {"ETag": f'"{body["revision"]}"'})
 
 
@@ -54,14 +57,13 @@ def list_scripts(query: ScriptListQuery) -> Response:
 def create_script(body: ScriptCreate) -> Response:
     """Create a script (its version 1)."""
     script = service.create_script(body.model_dump(), max_code_bytes=settings().max_code_bytes)
-    return _with_etag(script_json(script), 201)
+    return _with_etag(script, 201)
 
 
 @bp.get("/<int:script_id>", responses={200: ScriptOut, 404: Problem})
 def get_script(path: ScriptPath) -> Response:
     """Get one script with its current content."""
-    script = service.get_script(path.script_id)
-    return _with_etag(script_json(script, last_runs([script.id]).get(script.id)))
+    return _with_etag(service.get_script(path.script_id))
 
 
 @bp.put("/<int:script_id>", responses={200: ScriptOut, **ERRORS})
@@ -76,7 +78,7 @@ def replace_script(path: ScriptPath, body: ScriptReplace) -> Response:
         expected_revision=parse_if_match(request.headers.get("If-Match")),
         message=body.message,
     )
-    return _with_etag(script_json(script))
+    return _with_etag(script)
 
 
 @bp.patch("/<int:script_id>", responses={200: ScriptOut, **ERRORS})
@@ -110,7 +112,7 @@ def patch_script(path: ScriptPath, body: ScriptPatch) -> Response:
         expected_revision=parse_if_match(request.headers.get("If-Match")),
         message=body.message or "",
     )
-    return _with_etag(script_json(script))
+    return _with_etag(script)
 
 
 @bp.delete("/<int:script_id>", responses={204: None, 404: Problem, 409: Problem})
@@ -157,4 +159,4 @@ def diff(path: ScriptPath, query: DiffQuery) -> Response:
 @bp.post("/<int:script_id>/rollback/<int:number>", responses={200: ScriptOut, 404: Problem, 409: Problem})
 def rollback(path: VersionPath) -> Response:
     """Roll back: a new version with the content of an older one."""
-    return _with_etag(script_json(service.rollback(path.script_id, path.number)))
+    return _with_etag(service.rollback(path.script_id, path.number))

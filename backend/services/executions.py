@@ -186,7 +186,7 @@ def script_names(executions: list[Execution]) -> dict[int, str]:
 
 
 def last_runs(script_ids: list[int]) -> dict[int, Execution]:
-    """Each script's newest execution, in two queries whatever the number of scripts."""
+    """Each script's newest execution, in one query whatever the number of scripts."""
     if not script_ids:
         return {}
     newest = select(func.max(Execution.id)).where(Execution.script_id.in_(script_ids)).group_by(Execution.script_id)
