@@ -245,3 +245,36 @@ def test_responses_carry_security_headers(client: FlaskClient) -> None:
 def test_cors_is_off_by_default(client: FlaskClient) -> None:
     response = client.get("/api/scripts", headers={"Origin": "https://elsewhere.example"})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_users_change_their_own_password_and_their_other_sessions_end(app: Flask) -> None:
+    here, csrf = _logged_in(app, "editor")
+    elsewhere, _ = _logged_in(app, "editor")
+    wrong = here.post(
+        "/api/auth/password",
+        json={"current_password": "nope", "new_password": "a-new-password"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert wrong.status_code == 422 and wrong.json["field"] == "current_password"
+    short = here.post(
+        "/api/auth/password",
+        json={"current_password": "test-password", "new_password": "short"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert short.status_code == 422
+    changed = here.post(
+        "/api/auth/password",
+        json={"current_password": "test-password", "new_password": "a-new-password"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert changed.status_code == 200 and changed.json["csrf_token"] != csrf
+    assert here.get("/api/auth/me").status_code == 200  # this browser stays in, with a fresh session
+    assert elsewhere.get("/api/auth/me").status_code == 401  # every other session ended
+    fresh = app.test_client(role=None)
+    assert (
+        fresh.post("/api/auth/login", json={"username": "test-editor", "password": "test-password"}).status_code == 401
+    )
+    assert (
+        fresh.post("/api/auth/login", json={"username": "test-editor", "password": "a-new-password"}).status_code == 200
+    )
+    assert "a-new-password" not in str(app.test_client().get("/api/audit?per_page=200").json)

@@ -6,9 +6,18 @@ from flask import Response, current_app, g, session
 from flask_openapi3 import APIBlueprint, Tag
 
 from backend.api.helpers import json_response
-from backend.errors import TooManyRequests, Unauthorized
+from backend.errors import TooManyRequests, Unauthorized, Unprocessable
 from backend.models import ApiToken, User
-from backend.schemas.auth import LoginBody, MaybeSessionOut, SessionOut, TokenCreate, TokenCreated, TokenList, TokenPath
+from backend.schemas.auth import (
+    LoginBody,
+    MaybeSessionOut,
+    PasswordChange,
+    SessionOut,
+    TokenCreate,
+    TokenCreated,
+    TokenList,
+    TokenPath,
+)
 from backend.schemas.common import Problem
 from backend.security import client_ip, current_user
 from backend.services.auth import sessions, tokens, users
@@ -93,6 +102,25 @@ def current_session() -> Response:
     """Who is logged in, if anyone: lets the web app check without provoking a 401."""
     user = current_user()
     return json_response(_session_body(user) if user else {"user": None, "csrf_token": None})
+
+
+@bp.post("/password", responses={200: SessionOut, 401: Problem, 422: Problem, 429: Problem})
+def change_password(body: PasswordChange) -> Response:
+    """Change your own password; every other session of yours ends, this browser stays logged in."""
+    user = current_user()
+    assert user is not None
+    throttle: LoginThrottle = current_app.extensions["scriptman.throttle"]
+    wait = throttle.retry_after(client_ip(), user.username)
+    if wait:
+        raise TooManyRequests(f"Too many wrong passwords; try again in {wait} s.", retry_after=wait)
+    if not users.change_own_password(user, body.current_password, body.new_password):
+        throttle.failed(client_ip(), user.username)
+        raise Unprocessable("The current password is wrong.", field="current_password")
+    if g.auth == "session":  # all sessions ended with the change: give this browser a fresh one
+        sid = sessions.start_session(user, client_ip())
+        session["sid"] = sid
+        g.sid = sid
+    return json_response(_session_body(user))
 
 
 @bp.get("/tokens", responses={200: TokenList, 401: Problem})

@@ -52,6 +52,11 @@ class UserPatch(StrictBody):
     active: bool | None = None
 
 
+class PasswordChange(StrictBody):
+    current_password: str = Field(min_length=1, max_length=1000)
+    new_password: str = Field(min_length=8, max_length=1000)
+
+
 class UserPath(BaseModel):
     user_id: int = Field(ge=1, le=2**62)
 

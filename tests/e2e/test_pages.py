@@ -81,5 +81,17 @@ def test_a_viewer_sees_no_write_buttons(browser: Browser, server: Server, consol
     expect(page.locator("[data-test=new-schedule]")).to_have_count(0)
     page.goto("/admin/users")
     page.wait_for_url(lambda url: "/admin" not in url)
+
+    # a viewer may still change their own password
+    page.goto("/account")
+    page.get_by_label("Current password").fill("viewer-password-1")
+    page.get_by_label("New password", exact=True).fill("viewer-password-2")
+    page.get_by_label("New password again").fill("viewer-password-2")
+    page.locator("[data-test=change-password]").click()
+    expect(page.get_by_text("Password changed")).to_be_visible()
+    page.locator("[data-test=user-menu]").click()
+    page.locator("[data-test=logout]").click()
+    page.wait_for_url(lambda url: "/login" in url)
+    login(page, "vera", "viewer-password-2")
     context.close()
     assert console.errors == []

@@ -105,6 +105,14 @@ def delete_user(user_id: int) -> None:
     db.session.commit()
 
 
+def change_own_password(user: User, current: str, new: str) -> bool:
+    """A user's own password change; False when ``current`` is wrong. Ends all of their sessions."""
+    if not verify_password(user.password_hash, current):
+        return False
+    update_user(user.id, {"password": new})
+    return True
+
+
 def end_sessions(user_id: int) -> None:
     db.session.execute(delete(UserSession).where(UserSession.user_id == user_id))
 

@@ -30,6 +30,10 @@ export const useAuthStore = defineStore('auth', () => {
     apply(await authApi.login(username, password))
   }
 
+  async function changePassword(current: string, next: string): Promise<void> {
+    apply(await authApi.changePassword(current, next))
+  }
+
   async function logout(): Promise<void> {
     try {
       await authApi.logout()
@@ -42,5 +46,5 @@ export const useAuthStore = defineStore('auth', () => {
   const canEdit = can('editor')
   const isAdmin = can('admin')
 
-  return { user, checked, refresh, login, logout, canEdit, isAdmin, forget: () => apply(null) }
+  return { user, checked, refresh, login, logout, changePassword, canEdit, isAdmin, forget: () => apply(null) }
 })
