@@ -21,5 +21,8 @@ export default defineConfig({
   test: {
     environment: 'happy-dom',
     include: ['tests/unit/**/*.test.ts'],
+    // Element Plus' auto-imported style modules import .css, which Node cannot load: let Vite
+    // transform the package (Vitest then blanks the CSS), instead of mocking styles in every test.
+    server: { deps: { inline: ['element-plus'] } },
   },
 })

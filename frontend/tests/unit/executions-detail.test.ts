@@ -9,18 +9,6 @@ import JsonView from '@/components/JsonView.vue'
 import { useAuthStore } from '@/stores/auth'
 import type { Execution } from '@/api/executions'
 
-// Element Plus styles are auto-imported into the SFCs; Node cannot load .css, so they are blanked here.
-vi.mock('element-plus/es/components/base/style/css', () => ({}))
-vi.mock('element-plus/es/components/alert/style/css', () => ({}))
-vi.mock('element-plus/es/components/button/style/css', () => ({}))
-vi.mock('element-plus/es/components/icon/style/css', () => ({}))
-vi.mock('element-plus/es/components/loading/style/css', () => ({}))
-vi.mock('element-plus/es/components/dropdown/style/css', () => ({}))
-vi.mock('element-plus/es/components/dropdown-menu/style/css', () => ({}))
-vi.mock('element-plus/es/components/dropdown-item/style/css', () => ({}))
-vi.mock('element-plus/es/components/radio-group/style/css', () => ({}))
-vi.mock('element-plus/es/components/radio-button/style/css', () => ({}))
-
 const confirm = vi.fn()
 vi.mock('element-plus', async (original) => ({
   ...(await original<typeof import('element-plus')>()),

@@ -6,22 +6,6 @@ import FileBrowser from '@/components/FileBrowser.vue'
 import ExecutionsView from '@/views/ExecutionsView.vue'
 import type { Execution } from '@/api/executions'
 
-// Element Plus styles are auto-imported into the SFCs; Node cannot load .css, so they are blanked here.
-vi.mock('element-plus/es/components/base/style/css', () => ({}))
-vi.mock('element-plus/es/components/alert/style/css', () => ({}))
-vi.mock('element-plus/es/components/button/style/css', () => ({}))
-vi.mock('element-plus/es/components/icon/style/css', () => ({}))
-vi.mock('element-plus/es/components/loading/style/css', () => ({}))
-vi.mock('element-plus/es/components/tag/style/css', () => ({}))
-vi.mock('element-plus/es/components/empty/style/css', () => ({}))
-vi.mock('element-plus/es/components/input/style/css', () => ({}))
-vi.mock('element-plus/es/components/select/style/css', () => ({}))
-vi.mock('element-plus/es/components/option/style/css', () => ({}))
-vi.mock('element-plus/es/components/table/style/css', () => ({}))
-vi.mock('element-plus/es/components/table-column/style/css', () => ({}))
-vi.mock('element-plus/es/components/pagination/style/css', () => ({}))
-vi.mock('element-plus/es/components/message/style/css', () => ({}))
-
 type Handler = (url: string) => Response | undefined
 let calls: string[] = []
 let handler: Handler = () => undefined

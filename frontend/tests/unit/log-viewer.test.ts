@@ -4,19 +4,6 @@ import { nextTick } from 'vue'
 import LogViewer from '@/components/LogViewer.vue'
 import type { LogLine } from '@/composables/useExecutionLog'
 
-// Element Plus styles are auto-imported into the SFCs; Node cannot load .css, so they are blanked here.
-vi.mock('element-plus/es/components/base/style/css', () => ({}))
-vi.mock('element-plus/es/components/alert/style/css', () => ({}))
-vi.mock('element-plus/es/components/button/style/css', () => ({}))
-vi.mock('element-plus/es/components/checkbox/style/css', () => ({}))
-vi.mock('element-plus/es/components/icon/style/css', () => ({}))
-vi.mock('element-plus/es/components/loading/style/css', () => ({}))
-vi.mock('element-plus/es/components/tag/style/css', () => ({}))
-vi.mock('element-plus/es/components/empty/style/css', () => ({}))
-vi.mock('element-plus/es/components/input/style/css', () => ({}))
-vi.mock('element-plus/es/components/message/style/css', () => ({}))
-vi.mock('element-plus/es/components/message-box/style/css', () => ({}))
-
 const line = (offset: number, text: string, stream: LogLine['stream'] = 'out'): LogLine => ({
   offset,
   time: '2026-01-01T10:00:00.250Z',

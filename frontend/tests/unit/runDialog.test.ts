@@ -1,12 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { flushPromises, mount } from '@vue/test-utils'
 import type { ParameterDefinition, Script } from '@/api/scripts'
-
-// Element Plus' on-demand styles are plain .css files Node cannot import: stub them, then load the component.
-const STYLES = ['base', 'alert', 'button', 'dialog', 'form', 'form-item', 'icon', 'input', 'input-number', 'loading',
-  'option', 'select', 'switch', 'upload', 'message', 'message-box', 'overlay']
-for (const name of STYLES) vi.doMock(`element-plus/es/components/${name}/style/css`, () => ({}))
-const { default: RunDialog } = await import('@/components/RunDialog.vue')
+import RunDialog from '@/components/RunDialog.vue'
 
 const push = vi.fn()
 vi.mock('vue-router', () => ({ useRouter: () => ({ push }) }))

@@ -8,15 +8,6 @@ import CronPreview from '@/components/CronPreview.vue'
 import { fromParamForm, staleParams, toParamForm } from '@/components/schedule/paramValues'
 import { emptyScheduleForm, formFromSchedule, toScheduleInput, validateScheduleForm } from '@/components/schedule/scheduleForm'
 
-// Element Plus styles are auto-imported into the SFCs; Node cannot load .css, so they are blanked here.
-vi.mock('element-plus/es/components/base/style/css', () => ({}))
-vi.mock('element-plus/es/components/input/style/css', () => ({}))
-vi.mock('element-plus/es/components/button/style/css', () => ({}))
-vi.mock('element-plus/es/components/icon/style/css', () => ({}))
-vi.mock('element-plus/es/components/dropdown/style/css', () => ({}))
-vi.mock('element-plus/es/components/dropdown-menu/style/css', () => ({}))
-vi.mock('element-plus/es/components/dropdown-item/style/css', () => ({}))
-
 type Call = { url: string; method: string; body: unknown }
 
 function jsonResponse(status: number, body: unknown): Response {

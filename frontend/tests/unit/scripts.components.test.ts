@@ -2,14 +2,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { flushPromises, mount, type VueWrapper } from '@vue/test-utils'
 import { nextTick, ref } from 'vue'
 import { toDraft, type ParamDraft } from '@/utils/params'
-
-// Element Plus' on-demand styles are plain .css files Node cannot import: stub them, then load the components.
-const STYLES = ['base', 'alert', 'button', 'checkbox', 'empty', 'form', 'form-item', 'icon', 'input', 'input-number',
-  'option', 'select', 'switch', 'tag']
-for (const name of STYLES) vi.doMock(`element-plus/es/components/${name}/style/css`, () => ({}))
-const { default: ParameterDesigner } = await import('@/components/ParameterDesigner.vue')
-const { default: DependencyList } = await import('@/components/DependencyList.vue')
-const { default: CodeEditor } = await import('@/components/CodeEditor.vue')
+import ParameterDesigner from '@/components/ParameterDesigner.vue'
+import DependencyList from '@/components/DependencyList.vue'
+import CodeEditor from '@/components/CodeEditor.vue'
 
 let wrapper: VueWrapper | null = null
 afterEach(() => {

@@ -4,17 +4,6 @@ import DashboardView from '@/views/DashboardView.vue'
 import { dayLabel, errorSnippet, fillDays, formatRate, getStats, type Stats } from '@/api/stats'
 import type { Execution } from '@/api/executions'
 
-// Element Plus styles are auto-imported into the SFCs; Node cannot load .css, so they are blanked here.
-vi.mock('element-plus/es/components/base/style/css', () => ({}))
-vi.mock('element-plus/es/components/button/style/css', () => ({}))
-vi.mock('element-plus/es/components/icon/style/css', () => ({}))
-vi.mock('element-plus/es/components/card/style/css', () => ({}))
-vi.mock('element-plus/es/components/alert/style/css', () => ({}))
-vi.mock('element-plus/es/components/empty/style/css', () => ({}))
-vi.mock('element-plus/es/components/tag/style/css', () => ({}))
-vi.mock('element-plus/es/components/progress/style/css', () => ({}))
-vi.mock('element-plus/es/components/loading/style/css', () => ({}))
-
 afterEach(() => {
   vi.unstubAllGlobals()
   vi.useRealTimers()

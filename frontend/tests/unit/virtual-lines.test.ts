@@ -4,18 +4,6 @@ import { nextTick } from 'vue'
 import LogViewer from '@/components/LogViewer.vue'
 import type { LogLine } from '@/composables/useExecutionLog'
 
-vi.mock('element-plus/es/components/base/style/css', () => ({}))
-vi.mock('element-plus/es/components/alert/style/css', () => ({}))
-vi.mock('element-plus/es/components/button/style/css', () => ({}))
-vi.mock('element-plus/es/components/checkbox/style/css', () => ({}))
-vi.mock('element-plus/es/components/icon/style/css', () => ({}))
-vi.mock('element-plus/es/components/loading/style/css', () => ({}))
-vi.mock('element-plus/es/components/tag/style/css', () => ({}))
-vi.mock('element-plus/es/components/empty/style/css', () => ({}))
-vi.mock('element-plus/es/components/input/style/css', () => ({}))
-vi.mock('element-plus/es/components/message/style/css', () => ({}))
-vi.mock('element-plus/es/components/message-box/style/css', () => ({}))
-
 const ROW = 18.75
 /** lines with offsets first, first+10, … */
 const make = (first: number, count: number): LogLine[] =>
