@@ -91,6 +91,7 @@ def _register_blueprints(app: OpenAPI) -> None:
 
 def _register_services(app: OpenAPI, settings: Settings) -> None:
     """Long-lived services live on ``app.extensions``; the server or a test starts them."""
+    from backend.services.executor.containment import harden_home
     from backend.services.executor.local import LocalExecutor
     from backend.services.scheduler import SchedulerService
     from backend.services.scheduler.fire import on_execution_finished
@@ -102,6 +103,7 @@ def _register_services(app: OpenAPI, settings: Settings) -> None:
     app.extensions["scriptman.on_finished"] = on_execution_finished
 
     def start_services() -> None:
+        harden_home(settings)  # before any run: folder modes that keep a run-as user out of data/
         executor.start()
         scheduler.start()  # after the executor: a catch-up fire may queue a run at once
 

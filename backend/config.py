@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     secure_cookies: bool = False  # set when served over HTTPS (behind a TLS-terminating proxy)
     cors_origins_csv: str = Field(default="", alias="SCRIPTMAN_CORS_ORIGINS")
     sandbox: Literal["none", "bwrap"] = "none"
+    # "auto": a cgroup per run where the server can make one (v2 delegated, else v1); "off": never
+    cgroups: Literal["auto", "off"] = "auto"
+    # an unprivileged account scripts run as (the server must be root to switch); None = the server's user
+    run_as_user: str | None = None
     limit_memory_mb: int | None = Field(default=4096, ge=16)
     limit_cpu_seconds: int | None = Field(default=None, ge=1)
     limit_file_size_mb: int | None = Field(default=1024, ge=1)

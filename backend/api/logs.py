@@ -116,7 +116,7 @@ def list_files(path: ExecutionPath) -> Response:
     return json_response({"items": [e.as_dict() for e in entries], "total": len(entries)})
 
 
-@bp.get("/<int:execution_id>/files/<path:file_path>", responses={200: None, 400: Problem, 404: Problem})
+@bp.get("/<int:execution_id>/files/<path:file_path>", responses={200: None, 400: Problem, 403: Problem, 404: Problem})
 def get_file(path: FilePath, query: FileQuery) -> Response:
     """One workspace file: inline preview for safe types, or an attachment with download=1."""
     execution = service.get_execution(path.execution_id)
@@ -159,7 +159,7 @@ def archive(path: ExecutionPath) -> Response:
     """The whole workspace as a zip, streamed while it is made."""
     execution = service.get_execution(path.execution_id)
     folder = f"execution_{execution.id}"
-    stream = files.zip_stream(_paths(execution.id).workspace, folder)
-    response = Response(iter(stream), mimetype="application/zip")
+    # A generator: the workspace is opened when sending starts and closed when it ends or is abandoned.
+    response = Response(files.zip_stream(_paths(execution.id).workspace, folder), mimetype="application/zip")
     response.headers["Content-Disposition"] = f'attachment; filename="{folder}.zip"'
     return response

@@ -12,7 +12,7 @@ from backend.api.executions import render
 from backend.api.helpers import json_response, settings
 from backend.errors import BadRequest
 from backend.extensions import db
-from backend.models import Trigger
+from backend.models import Execution, Trigger
 from backend.schemas.common import Problem
 from backend.schemas.executions import ExecuteBody, ExecutionOut
 from backend.schemas.scripts import ScriptPath
@@ -53,7 +53,8 @@ def execute(path: ScriptPath, raw: ExecuteRequest) -> Response:
     script = scripts_service.get_script(path.script_id)
     if request.mimetype != "multipart/form-data":
         body = ExecuteBody.model_validate(request.get_json(silent=True) if request.data else {})
-        return json_response(render(service.start(script, body.params, Trigger.MANUAL)), 202)
+        execution = service.start(script, body.params, Trigger.MANUAL, commit=False)
+        return _accepted(execution)
 
     values = _multipart_params()
     definitions = versions.get_version(script.id, script.current_version).parameters
@@ -66,12 +67,19 @@ def execute(path: ScriptPath, raw: ExecuteRequest) -> Response:
                 values.setdefault(field, saved)
         execution = service.start(script, values, Trigger.MANUAL, commit=False)
         db.session.flush()
-        staging.move_into(workspace.run_paths(settings(), execution.id).workspace)
-        db.session.commit()
+        staging.move_into(workspace.run_paths(settings(), execution.id).inputs)
+        return _accepted(execution)
     except BaseException:
         db.session.rollback()
         raise
     finally:
         staging.discard()
+
+
+def _accepted(execution: Execution) -> Response:
+    """202 with the run as created (queued): rendered before the commit wakes the executor."""
+    db.session.flush()
+    body = render(execution)
+    db.session.commit()
     service.wake_executor()
-    return json_response(render(execution), 202)
+    return json_response(body, 202)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, request
 from flask_openapi3 import APIBlueprint, Tag
 
 from backend.api.helpers import json_response, parse_if_match, settings
 from backend.api.serializers import script_json, version_json
+from backend.errors import Forbidden
 from backend.models import Script
+from backend.models.user import Role
 from backend.schemas.common import Problem
 from backend.schemas.scripts import (
     DiffOut,
@@ -23,10 +27,12 @@ from backend.schemas.scripts import (
     VersionOut,
     VersionPath,
 )
+from backend.security import current_user
 from backend.services import scripts as service
 from backend.services import versions
 from backend.services.cleanup import remove_execution_files
 from backend.services.executions import last_runs
+from backend.services.executor import containment
 
 bp = APIBlueprint("scripts", __name__, url_prefix="/api/scripts", abp_tags=[Tag(name="scripts")])
 ERRORS = {400: Problem, 404: Problem, 409: Problem, 413: Problem, 422: Problem}
@@ -56,8 +62,22 @@ def list_scripts(query: ScriptListQuery) -> Response:
 @bp.post("", responses={201: ScriptOut, **ERRORS})
 def create_script(body: ScriptCreate) -> Response:
     """Create a script (its version 1)."""
-    script = service.create_script(body.model_dump(), max_code_bytes=settings().max_code_bytes)
+    data = body.model_dump()
+    _check_run_as(data, None)
+    script = service.create_script(data, max_code_bytes=settings().max_code_bytes)
     return _with_etag(script, 201)
+
+
+def _check_run_as(data: dict[str, Any], script: Script | None) -> None:
+    """Choosing the account a script runs as is an admin's decision, and the account must exist."""
+    wanted = data.get("run_as_user")
+    if "run_as_user" not in data or wanted == (script.run_as_user if script else None):
+        return
+    user = current_user()
+    if user is None or Role(user.role) != Role.ADMIN:
+        raise Forbidden("Only an administrator may choose the account a script runs as.", field="run_as_user")
+    if wanted is not None:
+        containment.check_account(wanted)
 
 
 @bp.get("/<int:script_id>", responses={200: ScriptOut, 404: Problem})
@@ -70,6 +90,9 @@ def get_script(path: ScriptPath) -> Response:
 def replace_script(path: ScriptPath, body: ScriptReplace) -> Response:
     """Replace a script; a new version is made when code, dependencies or parameters change."""
     data = body.model_dump(exclude={"version", "message"})
+    if "run_as_user" not in body.model_fields_set:
+        data.pop("run_as_user")  # not sent: unchanged, so an editor's PUT keeps an admin's choice
+    _check_run_as(data, service.get_script(path.script_id))
     script = service.update_script(
         path.script_id,
         data,
@@ -104,6 +127,7 @@ def patch_script(path: ScriptPath, body: ScriptPatch) -> Response:
             data.pop(field)  # null means "leave as is" for fields that cannot be empty
     if "limits" in data and data["limits"] is None:
         data["limits"] = {}  # null limits: back to the server's defaults
+    _check_run_as(data, service.get_script(path.script_id))
     script = service.update_script(
         path.script_id,
         data,

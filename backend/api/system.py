@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import Response, current_app
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from backend import __version__
 from backend.api.helpers import json_response, settings
 from backend.extensions import db
-from backend.services.executor import sandbox
+from backend.services.executor import containment, sandbox
 
 bp = APIBlueprint("system", __name__, url_prefix="/api", abp_tags=[Tag(name="system")])
 
@@ -23,6 +24,9 @@ class HealthOut(BaseModel):
     database: str
     uptime_seconds: float
     sandbox: dict[str, str | bool]
+    containment: dict[str, Any] = Field(
+        description="cgroup per run (v1/v2/none), the account scripts run as, and what the active mode cannot catch"
+    )
     executor: str
 
 
@@ -41,6 +45,7 @@ def health() -> Response:
         "database": database,
         "uptime_seconds": round(time.monotonic() - started, 3),
         "sandbox": sandbox.status(settings()),
+        "containment": containment.status(settings()),
         "executor": settings().executor,
     }
     return json_response(body, 200 if database == "ok" else 503)

@@ -82,4 +82,6 @@ class Execution(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_executions_script_id_id", "script_id", "id"),
         Index("ix_executions_status", "status"),
         Index("ix_executions_trigger", "trigger"),
+        # ids name a run's folders and log: never hand one out again after a delete
+        {"sqlite_autoincrement": True},
     )

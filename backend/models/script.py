@@ -32,6 +32,8 @@ class Script(db.Model):  # type: ignore[name-defined,misc]
     # Per-script resource limits overriding the server's defaults (see services/executor/limits.py).
     limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     sandbox_network: Mapped[bool] = mapped_column(default=True)
+    # The account this script's runs use instead of the server's SCRIPTMAN_RUN_AS_USER; admins only.
+    run_as_user: Mapped[str | None] = mapped_column(String(64), default=None)
     current_version: Mapped[int] = mapped_column(default=1)
     revision: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

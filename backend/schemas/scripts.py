@@ -46,6 +46,9 @@ def clean_tags(tags: list[str]) -> list[str]:
     return cleaned
 
 
+RUN_AS_PATTERN = r"^[a-z_][a-z0-9_-]*\$?$"  # a POSIX account name
+
+
 class ScriptLimits(StrictBody):
     """Per-script resource limits; a missing or null value uses the server's default."""
 
@@ -73,6 +76,12 @@ class ScriptFields(StrictBody):
     enabled: bool = True
     limits: ScriptLimits = Field(default_factory=ScriptLimits)
     sandbox_network: bool = Field(default=True, description="Network access inside the bwrap sandbox")
+    run_as_user: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=RUN_AS_PATTERN,
+        description="Account the runs use instead of the server's SCRIPTMAN_RUN_AS_USER; only admins may set it",
+    )
 
     _tags = field_validator("tags")(classmethod(lambda cls, v: clean_tags(v)))
     _folder = field_validator("folder")(classmethod(lambda cls, v: clean_folder(v)))
@@ -111,6 +120,7 @@ class ScriptPatch(StrictBody):
     enabled: bool | None = None
     limits: ScriptLimits | None = None
     sandbox_network: bool | None = None
+    run_as_user: str | None = Field(default=None, max_length=32, pattern=RUN_AS_PATTERN)
     version: int | None = Field(default=None, ge=1)
     message: str | None = Field(default=None, max_length=500)
 
@@ -163,6 +173,7 @@ class ScriptOut(BaseModel):
     enabled: bool
     limits: dict[str, int | None]
     sandbox_network: bool
+    run_as_user: str | None
     version: int = Field(description="Current version number")
     revision: int = Field(description="Bumped on every change; use as If-Match")
     created_at: datetime

@@ -8,11 +8,13 @@ Creation is serialised per hash with a thread lock plus a file lock (several pro
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -25,6 +27,7 @@ from backend.errors import ProblemError
 log = logging.getLogger(__name__)
 
 INSTALL_TIMEOUT_SECONDS = 900
+SYSTEM_BIN_PATH = "/usr/local/bin:/usr/bin:/bin"
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -46,21 +49,40 @@ class Environment:
     reused: bool = False
 
 
+@functools.cache
 def python_runtime() -> str:
-    """The interpreter runs use: the base Python, not the server's venv with Flask in it."""
+    """The interpreter runs use: the base Python (not the server's venv with Flask in it), when any
+    user can reach it; else the system's ``python3`` (a run-as user cannot enter e.g. ``/root/.pyenv``)."""
     base = getattr(sys, "_base_executable", None) or sys.executable
-    return base if os.path.exists(base) else sys.executable
+    base = base if os.path.exists(base) else sys.executable
+    if reachable_by_all(Path(base)):
+        return base
+    return shutil.which("python3", path=SYSTEM_BIN_PATH) or base
 
 
+def reachable_by_all(path: Path) -> bool:
+    """Every folder on the way, and ``path`` itself, searchable/executable by "others" (links resolved)."""
+    try:
+        resolved = path.resolve(strict=True)
+    except OSError:
+        return False
+    checks = [(folder, stat.S_IXOTH) for folder in resolved.parents] + [(resolved, stat.S_IXOTH)]
+    return all(os.stat(item).st_mode & bit for item, bit in checks)
+
+
+@functools.cache
 def runtime_version(language: str) -> str:
+    """Part of an environment's key: a new interpreter or node gets new environments."""
     if language == "python":
-        return ".".join(map(str, sys.version_info[:3]))
-    if language == "javascript":
+        command = [python_runtime(), "-c", "import sys; print(sys.version.split()[0])"]
+    elif language == "javascript":
         node = shutil.which("node")
         if not node:
             return "none"
-        return subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    return "bash"
+        command = [node, "--version"]
+    else:
+        return "bash"
+    return subprocess.run(command, capture_output=True, text=True, check=False).stdout.strip()
 
 
 def env_hash(language: str, dependencies: list[str]) -> str:

@@ -19,7 +19,7 @@ from backend.config import Settings
 from backend.extensions import db
 from backend.models import Execution, ExecutionStatus, Script
 from backend.models.types import utcnow
-from backend.services.executor import process, runner, workspace
+from backend.services.executor import containment, process, runner, workspace
 from backend.services.executor.claim import claim
 
 log = logging.getLogger(__name__)
@@ -147,15 +147,19 @@ class LocalExecutor:
                     continue
                 paths = workspace.run_paths(self.settings, execution.id)
                 if paths.status.exists():
+                    containment.end_leftovers(paths, execution.cookie)  # the supervisor died after its status
                     runner.finish(self.app, execution.id, runner.read_status(self.app, execution.id))
                     continue
-                if execution.cookie:
-                    process.kill_orphaned_group(paths.control / "child.pid", execution.cookie)
+                containment.end_leftovers(paths, execution.cookie)
                 runner.finish(
                     self.app,
                     execution.id,
                     {"reason": "interrupted", "error": "the server stopped while this run was in progress"},
                 )
+            still_running = set(
+                db.session.scalars(select(Execution.id).where(Execution.status == ExecutionStatus.RUNNING.value))
+            )
+            containment.sweep_stale_cgroups(self.settings, still_running)
             db.session.remove()
 
     def _watch(self, execution_id: int, pid: int, started_at: float) -> None:
@@ -163,7 +167,7 @@ class LocalExecutor:
             while process.is_same_process(pid, started_at) and not self.stopping.is_set():
                 time.sleep(WATCH_POLL_SECONDS)
             if not self.stopping.is_set():
-                runner.finish(self.app, execution_id, runner.read_status(self.app, execution_id))
+                runner.conclude(self.app, execution_id)
         finally:
             with self.active_lock:
                 self.active.discard(execution_id)

@@ -107,7 +107,8 @@ class LogWriter:
         self.masker = masker
         self.max_bytes = max_bytes
         self.max_line_bytes = max_line_bytes
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        # never through a symlink planted where the log goes
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
         self.size = os.fstat(self.fd).st_size
         self.capped = False
         self.buffers: dict[str, bytes] = {}

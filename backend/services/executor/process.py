@@ -64,18 +64,3 @@ def signal_supervisor(pid: int | None, started_at: float | None, sig: int = sign
         os.kill(pid, sig)
         return True
     return False
-
-
-def kill_orphaned_group(child_pid_file: Path, cookie: str) -> None:
-    """After a crash, end a script whose supervisor is gone, if it is still ours (cookie match)."""
-    try:
-        pid = int(child_pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return
-    try:
-        environ = psutil.Process(pid).environ()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return
-    if environ.get("SCRIPTMAN_RUN_COOKIE") == cookie:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)

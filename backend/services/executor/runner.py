@@ -23,7 +23,7 @@ from backend.models.types import utcnow
 from backend.services import executions as executions_service
 from backend.services import params as params_service
 from backend.services import versions
-from backend.services.executor import environments, limits, process, sandbox, workspace
+from backend.services.executor import containment, environments, limits, process, sandbox, workspace
 from backend.services.executor.logfile import LogWriter, Masker, read_records
 
 log = logging.getLogger(__name__)
@@ -82,18 +82,36 @@ def execute(app: Flask, execution_id: int) -> None:
         try:
             popen = _prepare_and_launch(app, execution_id)
         except Exception as error:
-            status = "failed"
             detail = error.detail if isinstance(error, ProblemError) else f"{type(error).__name__}: {error}"
             if not isinstance(error, ProblemError):
                 log.exception("execution %s could not start", execution_id)
-            finish(app, execution_id, {"reason": "error", "error": detail}, forced_status=status)
+            finish(app, execution_id, {"reason": "error", "error": detail})
             return
         finally:
             db.session.remove()
         if popen is None:
             return
         _wait_recording_progress(app, execution_id, popen)
-        finish(app, execution_id, read_status(app, execution_id))
+        conclude(app, execution_id, popen.returncode)
+
+
+def conclude(app: Flask, execution_id: int, supervisor_exit: int | None = None) -> None:
+    """Record the end of a run whose supervisor is gone: its status file, or, when it died without
+    one, kill whatever is left of the run (cgroup, else group + cookie) and say why it failed."""
+    settings: Settings = app.extensions["scriptman.settings"]
+    paths = workspace.run_paths(settings, execution_id)
+    outcome = read_status(app, execution_id)
+    if outcome.get("lost"):
+        with app.app_context():
+            row = db.session.get(Execution, execution_id)
+            cookie = row.cookie if row else None
+            db.session.remove()
+        clean = containment.end_leftovers(paths, cookie)
+        how = f" (killed by signal {-supervisor_exit})" if supervisor_exit and supervisor_exit < 0 else ""
+        outcome["error"] = f"the run's supervisor died{how} before the script ended; " + (
+            "every process of the run was stopped" if clean else "some of the run's processes could not be stopped"
+        )
+    finish(app, execution_id, outcome)
 
 
 def _wait_recording_progress(app: Flask, execution_id: int, popen: subprocess.Popen[bytes]) -> None:
@@ -147,7 +165,8 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes
     execution.log_path = str(paths.log)
     db.session.commit()
 
-    script_file = workspace.prepare(paths, script.language, version.code)
+    run_as = containment.run_as_user(settings, script.run_as_user)
+    script_file = workspace.prepare(paths, script.language, version.code, (run_as.uid, run_as.gid) if run_as else None)
     writer = LogWriter(str(paths.log), masker, settings.max_log_bytes, settings.max_line_bytes)
     try:
         attempt = f", attempt {execution.attempt}" if execution.attempt > 1 else ""
@@ -172,10 +191,21 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes
             raise ProblemError(f"the bwrap sandbox is configured but unusable: {problem}")
         argv = sandbox.wrap(argv, settings, paths.workspace, env_info.path, script.sandbox_network)
         execution.sandboxed = True
+    run_limits = limits.effective_limits(settings, script.limits)
+    try:
+        cgroup = containment.create_run_cgroup(settings, paths, execution_id, run_limits)
+    except OSError as error:
+        raise ProblemError(f"could not create the run's cgroup: {error}") from None
+    rlimits = limits.to_rlimits(run_limits, script.language)
+    if cgroup is not None:
+        rlimits.pop("processes", None)  # pids.max counts this run's processes exactly, for root too
+    env = build_env(settings, execution, script, values, paths, env_info)
+    if run_as:
+        env.update({"USER": run_as.name, "LOGNAME": run_as.name, "HOME": run_as.home})
     spec = {
         "argv": argv,
         "cwd": str(paths.workspace),
-        "env": build_env(settings, execution, script, values, paths, env_info),
+        "env": env,
         "log_path": str(paths.log),
         "status_path": str(paths.status),
         "result_path": str(paths.result),
@@ -186,11 +216,19 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes
         "max_result_bytes": settings.max_result_bytes,
         "secrets": masker_inputs(values, execution.secret_params),
         "cookie": execution.cookie,
-        "rlimits": limits.to_rlimits(limits.effective_limits(settings, script.limits), script.language),
+        "rlimits": rlimits,
+        "cgroup": cgroup.as_dict() if cgroup else None,
+        "run_as": run_as.as_spec() if run_as else None,
+        "sandboxed": settings.sandbox == "bwrap",
     }
     paths.status.unlink(missing_ok=True)
-    process.write_spec(paths.spec, spec)
-    popen = process.launch_supervisor(paths.spec, paths.control / "supervisor.err")
+    try:
+        process.write_spec(paths.spec, spec)
+        popen = process.launch_supervisor(paths.spec, paths.control / "supervisor.err")
+    except BaseException:
+        if cgroup is not None:
+            cgroup.remove()
+        raise
     execution.pid = popen.pid
     execution.pid_started_at = process.start_time(popen.pid)
     db.session.commit()
@@ -207,7 +245,7 @@ def read_status(app: Flask, execution_id: int) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())  # type: ignore[no-any-return]
     except (OSError, ValueError):
-        return {"reason": "error", "error": "the run supervisor ended without reporting a status"}
+        return {"reason": "error", "lost": True, "error": "the run supervisor ended without reporting a status"}
 
 
 def _final_status(outcome: dict[str, Any]) -> tuple[ExecutionStatus, str | None]:
@@ -232,12 +270,10 @@ def _final_status(outcome: dict[str, Any]) -> tuple[ExecutionStatus, str | None]
     return ExecutionStatus.FAILED, f"exit code {code}"
 
 
-def finish(app: Flask, execution_id: int, outcome: dict[str, Any], forced_status: str | None = None) -> None:
+def finish(app: Flask, execution_id: int, outcome: dict[str, Any]) -> None:
     """Record the final state (once: a row already final is left alone), then retry if due."""
     settings: Settings = app.extensions["scriptman.settings"]
     status, error = _final_status(outcome)
-    if forced_status:
-        status = ExecutionStatus(forced_status)
     with app.app_context():
         try:
             current = db.session.get(Execution, execution_id)
@@ -307,7 +343,11 @@ def _append_final_line(
         parts.append(str(values["error"]))
     if note:
         parts.append(note)
-    writer = LogWriter(str(paths.log), Masker([]), settings.max_log_bytes + 4096, settings.max_line_bytes)
+    try:
+        writer = LogWriter(str(paths.log), Masker([]), settings.max_log_bytes + 4096, settings.max_line_bytes)
+    except OSError as error:  # e.g. a symlink planted where the log goes: the row still ends
+        log.warning("execution %s: cannot append the final log line: %s", paths.log.name, error)
+        return
     writer.write("sys", ", ".join(parts))
     writer.close()
 

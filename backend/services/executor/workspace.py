@@ -1,4 +1,4 @@
-"""Where a run's files live, and the one safe way to reach a path a user names inside them."""
+"""Where a run's files live and how they are made; paths a user names are opened with ``beneath``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend.config import Settings
-from backend.errors import BadRequest, NotFound
+from backend.errors import BadRequest, ProblemError
 
 SCRIPT_FILES = {"python": "main.py", "javascript": "main.js", "shell": "main.sh"}
 CONTROL_DIR = ".scriptman"
@@ -36,6 +36,11 @@ class RunPaths:
         return self.control / "status.json"
 
     @property
+    def inputs(self) -> Path:
+        """Uploaded files of the run, kept server-side so a re-run or retry gets them again."""
+        return self.control / "inputs"
+
+    @property
     def result(self) -> Path:
         return self.workspace / CONTROL_DIR / "result.json"
 
@@ -48,21 +53,81 @@ def run_paths(settings: Settings, execution_id: int) -> RunPaths:
     )
 
 
-def prepare(paths: RunPaths, language: str, code: str) -> Path:
-    """Create the workspace and control folders and write the script file; returns its path."""
-    paths.workspace.mkdir(parents=True, exist_ok=True)
-    (paths.workspace / CONTROL_DIR).mkdir(exist_ok=True)
-    paths.control.mkdir(parents=True, exist_ok=True, mode=0o700)
-    script = paths.workspace / SCRIPT_FILES[language]
-    script.write_text(code, encoding="utf-8")
-    if language == "shell":
-        script.chmod(0o755)
-    return script
+class PathTaken(ProblemError):
+    status = 409
+    title = "Run folder already exists"
+
+
+def prepare(paths: RunPaths, language: str, code: str, owner: tuple[int, int] | None = None) -> Path:
+    """Create the run's folders and files exclusively and write the script; returns its path.
+
+    Nothing pre-existing is ever reused or written through: ids are never reused, so a
+    workspace or log already in place was planted (e.g. a symlink by another run's script) or
+    left by an earlier database, and the run fails instead. ``owner`` (uid, gid) is the run-as
+    user, who gets the workspace; the log and control folder stay the server's.
+    """
+    paths.workspace.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(paths.workspace, 0o700 if owner else 0o755)
+        log_fd = os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileExistsError as error:
+        raise PathTaken(
+            f"{error.filename} already exists; a new run never reuses or writes through an existing path "
+            "(remove it if an earlier installation left it)"
+        ) from None
+    os.close(log_fd)
+    _make_private_dir(paths.control)
+    workspace_fd = os.open(paths.workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.mkdir(CONTROL_DIR, 0o755, dir_fd=workspace_fd)
+        name = SCRIPT_FILES[language]
+        mode = 0o755 if language == "shell" else 0o644
+        fd = os.open(
+            name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=workspace_fd
+        )
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(code)
+        _copy_inputs(paths.inputs, workspace_fd)
+        if owner:
+            for entry in (CONTROL_DIR, *os.listdir(workspace_fd)):
+                os.chown(entry, *owner, dir_fd=workspace_fd, follow_symlinks=False)
+            os.chown(workspace_fd, *owner)
+    finally:
+        os.close(workspace_fd)
+    return paths.workspace / SCRIPT_FILES[language]
+
+
+def _make_private_dir(path: Path) -> None:
+    """The server-only control folder: may exist (uploads are kept there first), never as a link."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            raise PathTaken(f"{path} exists and is not a folder") from None
+
+
+def _copy_inputs(inputs: Path, workspace_fd: int) -> None:
+    """Uploaded files, kept in the control folder, copied in (the originals stay for a re-run)."""
+    if not inputs.is_dir():
+        return
+    for entry in sorted(os.scandir(inputs), key=lambda e: e.name):
+        if not entry.is_file(follow_symlinks=False):
+            continue
+        target = os.open(
+            entry.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=workspace_fd
+        )
+        with open(entry.path, "rb") as source, os.fdopen(target, "wb") as out:
+            shutil.copyfileobj(source, out, 1024 * 1024)
 
 
 def remove(paths: RunPaths) -> None:
-    shutil.rmtree(paths.workspace, ignore_errors=True)
-    shutil.rmtree(paths.control, ignore_errors=True)
+    """Delete a run's folders and log; a symlink planted in their place is removed, never followed."""
+    for folder in (paths.workspace, paths.control):
+        if folder.is_symlink():
+            folder.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
     paths.log.unlink(missing_ok=True)
 
 
@@ -75,31 +140,3 @@ def sanitize_filename(name: str) -> str:
     if not name or name in (".", "..") or name.startswith(CONTROL_DIR):
         raise BadRequest("The file name is empty or not allowed once unsafe characters are removed.")
     return name
-
-
-def safe_join(root: Path, relative: str) -> Path:
-    """Resolve ``relative`` inside ``root``, refusing ``..``, absolute paths and symlinks.
-
-    Each component is checked with ``lstat``; a symlink anywhere in the path is refused even if
-    it points inside, because a script can re-point it between check and use.
-    """
-    if "\x00" in relative or relative.startswith(("/", "\\")):
-        raise BadRequest("Path must be relative to the workspace.", field="path")
-    parts = [p for p in relative.replace("\\", "/").split("/") if p not in ("", ".")]
-    if any(part == ".." for part in parts):
-        raise BadRequest("Path must not contain '..'.", field="path")
-    current = root
-    for part in parts:
-        current = current / part
-        try:
-            info = current.lstat()
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotFound(f"No file {relative!r} in this workspace.") from None
-        except OSError as error:
-            raise BadRequest(f"Cannot open {relative!r}: {error.strerror}.", field="path") from None
-        if stat.S_ISLNK(info.st_mode):
-            raise BadRequest("Symbolic links are not followed.", field="path")
-    real_root = os.path.realpath(root)
-    if os.path.commonpath([real_root, os.path.realpath(current)]) != real_root:
-        raise BadRequest("Path leaves the workspace.", field="path")
-    return current
