@@ -47,11 +47,17 @@ export interface ScriptInput {
   enabled: boolean
   limits: Partial<ScriptLimits>
   sandbox_network: boolean
+  /**
+   * The Unix account the runs use instead of the server's default (null: the default). Only an
+   * admin may set or change it (403 otherwise); left out of a PUT, it stays as it is.
+   */
+  run_as_user?: string | null
 }
 
 export interface Script extends ScriptInput {
   id: number
   limits: ScriptLimits
+  run_as_user: string | null
   /** Current version number. */
   version: number
   /** Bumped on every change (metadata too); sent as If-Match. */

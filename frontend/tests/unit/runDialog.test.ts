@@ -18,7 +18,7 @@ function script(parameters: ParameterDefinition[]): Script {
   return {
     id: 5, name: 'report', language: 'python', description: '', code: '', dependencies: [], parameters, tags: [],
     folder: '', timeout_seconds: null, max_concurrent: null, concurrency_policy: 'queue', max_retries: 0,
-    retry_delay_seconds: 0, enabled: true, sandbox_network: true, version: 2, revision: 2,
+    retry_delay_seconds: 0, enabled: true, sandbox_network: true, run_as_user: null, version: 2, revision: 2,
     limits: { memory_mb: null, cpu_seconds: null, file_size_mb: null, open_files: null, processes: null },
     created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
   }

@@ -20,6 +20,8 @@ export interface ScriptForm {
   enabled: boolean
   limits: ScriptLimits
   sandbox_network: boolean
+  /** The account the runs use; '' = the server's default. Only admins may change it. */
+  run_as_user: string
 }
 
 export const LANGUAGES: { value: Language; label: string }[] = [
@@ -67,6 +69,7 @@ export function emptyForm(language: Language = 'python'): ScriptForm {
     enabled: true,
     limits: { ...NO_LIMITS },
     sandbox_network: true,
+    run_as_user: '',
   }
 }
 
@@ -88,13 +91,40 @@ export function formFromScript(script: Script): ScriptForm {
     enabled: script.enabled,
     limits: { ...NO_LIMITS, ...(script.limits || {}) },
     sandbox_network: script.sandbox_network,
+    run_as_user: script.run_as_user ?? '',
   }
 }
 
 const nullIfEmpty = (v: number | null | undefined) => (v === undefined || v === null || Number.isNaN(v) ? null : v)
 
+/** A POSIX account name, as the server checks it. */
+export const RUN_AS_PATTERN = /^[a-z_][a-z0-9_-]*\$?$/
+export const RUN_AS_MAX = 32
+
+/** The run-as account to send: null for the server's default, else the name (trimmed). */
+export function runAsToInput(value: string | null | undefined): string | null {
+  return value?.trim() || null
+}
+
+/** Why a run-as account name would be refused, or null. */
+export function runAsProblem(value: string | null | undefined): string | null {
+  const name = runAsToInput(value)
+  if (name === null) return null
+  if (name.length > RUN_AS_MAX) return `At most ${RUN_AS_MAX} characters`
+  if (!RUN_AS_PATTERN.test(name)) return 'An account name: lowercase letters, digits, _ and -, not starting with a digit or -'
+  return null
+}
+
+export interface InputOptions {
+  /**
+   * Send `run_as_user` (admins only). Otherwise it is left out, which keeps the script's value on
+   * a save (and the default on a create), so an editor's save never trips the admin-only check.
+   */
+  canSetRunAs?: boolean
+}
+
 /** The body to send, or the problems found before sending (keyed like the server's fields). */
-export function formToInput(form: ScriptForm): { input: ScriptInput; errors: FieldErrors } {
+export function formToInput(form: ScriptForm, options: InputOptions = {}): { input: ScriptInput; errors: FieldErrors } {
   const { definitions, errors } = fromDrafts(form.parameters)
   if (!form.name.trim()) errors.name = 'A name is required'
   if (form.language === 'shell' && form.dependencies.length) {
@@ -121,6 +151,11 @@ export function formToInput(form: ScriptForm): { input: ScriptInput; errors: Fie
     limits,
     sandbox_network: form.sandbox_network,
   }
+  if (options.canSetRunAs) {
+    const problem = runAsProblem(form.run_as_user)
+    if (problem) errors.run_as_user = problem
+    input.run_as_user = runAsToInput(form.run_as_user)
+  }
   return { input, errors }
 }
 
@@ -136,5 +171,6 @@ export function problemToErrors(error: unknown): FieldErrors | null {
   return { [field]: cleanMessage(error.detail || error.title, error.field) }
 }
 
-export const SETTINGS_FIELDS = /^(timeout_seconds|max_concurrent|concurrency_policy|max_retries|retry_delay_seconds|limits|sandbox_network)/
+export const SETTINGS_FIELDS =
+  /^(timeout_seconds|max_concurrent|concurrency_policy|max_retries|retry_delay_seconds|limits|sandbox_network|run_as_user)/
 export const DETAIL_FIELDS = /^(name|language|description|tags|folder|enabled)/

@@ -37,6 +37,8 @@ export function useScriptEditor(id: Ref<string | undefined>) {
 
   const isNew = computed(() => !id.value)
   const readonly = computed(() => !auth.canEdit)
+  /** Only an admin picks the account a script runs as; others neither change nor send it. */
+  const canSetRunAs = computed(() => auth.isAdmin)
   const dirty = computed(() => !readonly.value && snapshot(form.value) !== baseline.value)
 
   function accept(saved: Script): void {
@@ -90,7 +92,7 @@ export function useScriptEditor(id: Ref<string | undefined>) {
 
   async function save(options: { force?: boolean } = {}): Promise<boolean> {
     if (readonly.value || saving.value) return false
-    const { input, errors: found } = formToInput(form.value)
+    const { input, errors: found } = formToInput(form.value, { canSetRunAs: canSetRunAs.value })
     errors.value = found
     if (Object.keys(found).length) {
       ElMessage.error('Not saved: fix the highlighted fields first.')
@@ -179,7 +181,7 @@ export function useScriptEditor(id: Ref<string | undefined>) {
   }
 
   return {
-    script, form, loading, saving, loadError, errors, note, settingsOpen, isNew, readonly, dirty,
+    script, form, loading, saving, loadError, errors, note, settingsOpen, isNew, readonly, canSetRunAs, dirty,
     load, save, remove, setLanguage, confirmDiscard,
   }
 }
