@@ -20,7 +20,9 @@ from backend.errors import (
     validation_error_response,
 )
 from backend.extensions import db, migrate
+from backend.openapi_doc import DocumentedOpenAPI
 from backend.schemas.common import Problem
+from backend.services import secretbox
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -31,13 +33,13 @@ JSON_BODY_SLACK_BYTES = 1_000_000
 def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> OpenAPI:
     settings = settings or Settings()
     settings.ensure_dirs()
-    app = OpenAPI(
+    app = DocumentedOpenAPI(  # OpenAPI whose document lists every status (backend/openapi_doc.py)
         __name__,
         info=Info(title="Scriptman API", version=__version__),
         doc_prefix="/api/docs",
         security_schemes={
             "bearer": {"type": "http", "scheme": "bearer", "description": "Personal API token"},
-            "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "scriptman_session"},
         },
         validation_error_status=422,
         validation_error_model=Problem,
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         app.config.update(test_config)
     app.url_map.merge_slashes = False  # "files//etc/passwd" is refused, not redirected
     app.extensions["scriptman.settings"] = settings
+    secretbox.init_app(app, settings)  # the key for secrets at rest, found by the encrypted columns
     app.extensions["scriptman.started_at"] = time.monotonic()
 
     import backend.database  # noqa: F401  (registers the SQLite connection pragmas)

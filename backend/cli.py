@@ -89,5 +89,27 @@ def run(script_name: str, params: tuple[str, ...]) -> None:
     sys.exit(run_script(app, script_name, params))
 
 
+@main.command("rotate-secrets-key")
+def rotate_secrets_key() -> None:
+    """Re-encrypt every stored secret under a new key (data/secrets.key); the old key is then dropped."""
+    from backend.errors import ProblemError
+    from backend.services.secret_storage import rotate_key
+
+    app = _app()
+    upgrade_database(app)
+    with app.app_context():
+        try:
+            done = rotate_key(app.extensions["scriptman.secretbox"])
+        except ProblemError as error:
+            raise click.ClickException(error.detail) from None
+    for label, count in done.counts.items():
+        click.echo(f"{label}: {count} re-encrypted")
+    if done.new_key_made:
+        click.echo(f"new key written to {done.source}; {done.old_keys} old key(s) removed from it")
+        click.echo(f"back up {done.source} now, apart from the database: without it no secret can be read")
+    else:
+        click.echo(f"every secret is now sealed with the first key of {done.source}; remove the other {done.old_keys}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

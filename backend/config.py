@@ -6,6 +6,7 @@ Code reads this object, never ``os.environ``: one place to document and validate
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 SECRET_KEY_FILE = "secret_key"
 # The built web app (``make install`` runs ``npm run build`` into it); beside the package, not under home.
 DEFAULT_FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend" / "dist"
+# Variables runner.build_env sets for every run: a passthrough of the server's value could not apply.
+RUN_ENV_NAMES = frozenset(
+    {
+        "SCRIPT_PARAMETERS",
+        "SCRIPT_NAME",
+        "EXECUTION_ID",
+        "WORKSPACE",
+        "PYTHONUNBUFFERED",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONPATH",
+        "NODE_PATH",
+        "VIRTUAL_ENV",
+    }
+)
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 UTC_ALIASES = frozenset({"Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu", "UCT", "Etc/GMT"})
 
 
@@ -30,6 +46,8 @@ class Settings(BaseSettings):
     port: int = Field(default=5000, ge=1, le=65535)
     database_url: str | None = None
     secret_key: str | None = None
+    # Fernet key(s) for secrets at rest, comma-separated, the first encrypts; None = data/secrets.key
+    secrets_key: str | None = None
     admin_password: str | None = None
     max_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
     executor: Literal["local", "celery"] = "local"
@@ -47,6 +65,8 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     secure_cookies: bool = False  # set when served over HTTPS (behind a TLS-terminating proxy)
     cors_origins_csv: str = Field(default="", alias="SCRIPTMAN_CORS_ORIGINS")
+    # comma-separated names of server variables scripts receive (e.g. HTTPS_PROXY); none by default
+    script_env_passthrough_csv: str = Field(default="", alias="SCRIPTMAN_SCRIPT_ENV_PASSTHROUGH")
     sandbox: Literal["none", "bwrap"] = "none"
     # "auto": a cgroup per run where the server can make one (v2 delegated, else v1); "off": never
     cgroups: Literal["auto", "off"] = "auto"
@@ -81,6 +101,24 @@ class Settings(BaseSettings):
     def default_timezone(self) -> str:
         """The zone of schedules that name none: the configured one, else the server's, else UTC."""
         return self.timezone or server_timezone()
+
+    @field_validator("script_env_passthrough_csv")
+    @classmethod
+    def _passable_names(cls, value: str) -> str:
+        """Refused at startup rather than ignored at run time: an admin who lists ``WORKSPACE`` or a
+        ``SCRIPTMAN_*`` setting would otherwise believe scripts see the server's value."""
+        for name in (n.strip() for n in value.split(",") if n.strip()):
+            if not ENV_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+            if name.upper().startswith("SCRIPTMAN_"):
+                raise ValueError(f"{name}: Scriptman's own settings are never passed to scripts")
+            if name in RUN_ENV_NAMES:
+                raise ValueError(f"{name}: Scriptman sets this variable for every run itself")
+        return value
+
+    @property
+    def script_env_passthrough(self) -> list[str]:
+        return [n.strip() for n in self.script_env_passthrough_csv.split(",") if n.strip()]
 
     @property
     def cors_origins(self) -> list[str]:

@@ -117,7 +117,9 @@ def register_error_handlers(app: Flask) -> None:
             return error.response
         if not request.path.startswith("/api/") and error.code == 404:
             return error.get_response()
-        return problem_response(error.code or 500, error.name, error.description or error.name)
+        response = problem_response(error.code or 500, error.name, error.description or error.name)
+        response.headers.extend((k, v) for k, v in error.get_headers() if k.lower() != "content-type")  # Allow, …
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -42,9 +42,11 @@ class _Server(BaseApplication):  # type: ignore[misc]
     def load(self):  # type: ignore[no-untyped-def]
         from backend.app import create_app
         from backend.cli import upgrade_database
+        from backend.services.secret_storage import verify_key
 
         app = create_app(self.settings)
         upgrade_database(app)
+        verify_key(app)  # a wrong or lost secrets key stops the start with a clear message
         announce_first_admin(app, self.settings)
         start = app.extensions.get("scriptman.start_services")
         if start is not None:

@@ -111,6 +111,10 @@ def run_migrations_online():
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
             connection.commit()
+            # Copy the WAL into the database file and empty it: its older frames would otherwise keep
+            # what a data migration replaced (0006 turns plain secrets into ciphertext).
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            connection.exec_driver_sql("PRAGMA secure_delete=OFF")
             if broken:
                 raise RuntimeError(f"foreign key violations after migrating: {broken[:5]}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from backend.api.helpers import json_response
+from backend.api.helpers import current_user_id, json_response
 from backend.api.serializers import execution_json
 from backend.models import Execution
 from backend.schemas.common import Problem
@@ -22,7 +22,14 @@ bp = APIBlueprint("executions", __name__, url_prefix="/api/executions", abp_tags
 
 
 def render(execution: Execution) -> dict:
-    return execution_json(execution, service.script_names([execution]).get(execution.script_id))
+    return render_many([execution])[0]
+
+
+def render_many(executions: list[Execution]) -> list[dict]:
+    """Executions as JSON, with script and creator names looked up in one query each."""
+    names = service.script_names(executions)
+    creators = service.creator_names(executions)
+    return [execution_json(e, names.get(e.script_id), creators.get(e.created_by_id or 0)) for e in executions]
 
 
 @bp.get("", responses={200: ExecutionList, 422: Problem})
@@ -35,10 +42,9 @@ def list_executions(query: ExecutionListQuery) -> Response:
         page=query.page,
         per_page=query.per_page,
     )
-    names = service.script_names(page.items)
     return json_response(
         {
-            "items": [execution_json(e, names.get(e.script_id)) for e in page.items],
+            "items": render_many(page.items),
             "total": page.total,
             "page": page.page,
             "per_page": page.per_page,
@@ -68,4 +74,5 @@ def cancel_execution(path: ExecutionPath) -> Response:
 @bp.post("/<int:execution_id>/rerun", responses={202: ExecutionOut, 404: Problem, 409: Problem, 422: Problem})
 def rerun_execution(path: ExecutionPath, query: RerunQuery) -> Response:
     """Run again with the same parameters (and version, unless latest=true)."""
-    return json_response(render(service.rerun(path.execution_id, latest=query.latest)), 202)
+    execution = service.rerun(path.execution_id, latest=query.latest, created_by_id=current_user_id())
+    return json_response(render(execution), 202)

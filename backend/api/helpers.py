@@ -13,6 +13,14 @@ from backend.errors import BadRequest
 ETAG_PATTERN = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 
 
+def current_user_id() -> int | None:
+    """Who is making this request (session or token), for records such as who started a run."""
+    from backend.security import current_user
+
+    user = current_user()
+    return user.id if user is not None else None
+
+
 def settings() -> Settings:
     return current_app.extensions["scriptman.settings"]  # type: ignore[no-any-return]
 

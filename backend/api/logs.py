@@ -21,7 +21,7 @@ from backend.schemas.logs import FileList, FilePath, FileQuery, LogPage, LogQuer
 from backend.services import executions as service
 from backend.services import files, logstream
 from backend.services.executor import workspace
-from backend.services.executor.logfile import iter_text, read_records
+from backend.services.executor.logfile import is_record_boundary, iter_text, read_records
 
 bp = APIBlueprint("logs", __name__, url_prefix="/api/executions", abp_tags=[Tag(name="executions")])
 # Shown inline in the browser; anything else (HTML, SVG, scripts…) is sent as an attachment.
@@ -40,11 +40,69 @@ INLINE_TYPES = frozenset(
 TEXT_SUFFIXES = frozenset({".log", ".txt", ".md", ".py", ".js", ".sh", ".yaml", ".yml", ".toml", ".ini", ".cfg"})
 
 
+# Response documentation (the statuses every operation shares are added in backend/openapi_doc.py).
+STREAM_200 = {
+    "description": (
+        "A Server-Sent Events stream (`text/event-stream`), first `retry: 2000`, then events whose `data` is "
+        "one JSON object:\n\n"
+        "- `log`: a log record `{offset, time, stream, text}`;\n"
+        "- `progress`: a progress report the script printed (its JSON, or `{text}`);\n"
+        "- `status`: the execution (as `GET /api/executions/{id}`) whenever its status changes;\n"
+        "- `end`: the last event, `{...execution, offset}` once the run ended and the log is drained "
+        '(or `{status: "deleted", offset}`); the server then closes the stream.\n\n'
+        "`log` and `progress` events have an `id`: the byte offset just after the record. Reconnect with "
+        "`Last-Event-ID` (or `?offset=`) to resume exactly after it. A `: keepalive` comment is sent every 15 s "
+        "of silence."
+    ),
+    # OpenAPI 3.1 has no way to describe the stream as a whole (3.2 adds `itemSchema`): the schema of a
+    # text/event-stream response describes each event, as schemathesis and other tools read it.
+    "content": {
+        "text/event-stream": {
+            "schema": {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"type": "string", "enum": ["log", "progress", "status", "end"]},
+                    "data": {
+                        "type": "string",
+                        "description": "One JSON object",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {"type": "object"},
+                    },
+                    "id": {"type": "string", "pattern": "^[0-9]+$", "description": "Byte offset after the record"},
+                    "retry": {"type": "integer", "description": "Reconnection delay in ms"},
+                },
+            }
+        }
+    },
+}
+FILE_RESPONSES: dict[int, Any] = {
+    200: {
+        "description": "The file: inline with its own type for plain text, CSV, JSON, PNG/JPEG/GIF/WebP images "
+        "and PDF; anything else (or with download=1) as an application/octet-stream attachment",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    206: {
+        "description": "Partial Content: the byte range asked for with `Range`",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    304: {"description": "Not Modified: `If-None-Match` / `If-Modified-Since` matched"},
+    400: Problem,
+    403: Problem,
+    404: Problem,
+    412: {
+        "description": "Precondition Failed: an `If-Match` precondition on the file failed",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    416: Problem,
+}
+
+
 def _paths(execution_id: int) -> workspace.RunPaths:
     return workspace.run_paths(settings(), execution_id)
 
 
-@bp.get("/<int:execution_id>/logs", responses={200: LogPage, 404: Problem, 422: Problem})
+@bp.get("/<int:execution_id>/logs", responses={200: LogPage, 400: Problem, 404: Problem, 422: Problem})
 def get_logs(path: ExecutionPath, query: LogQuery) -> Response:
     """Log records from a byte offset (or the whole log as text with format=text)."""
     execution = service.get_execution(path.execution_id)
@@ -56,8 +114,7 @@ def get_logs(path: ExecutionPath, query: LogQuery) -> Response:
         response.headers["Content-Disposition"] = f'attachment; filename="execution_{execution.id}.log"'
         return response
     size = log_path.stat().st_size if log_path.exists() else 0
-    if query.offset > size:
-        raise BadRequest(f"offset {query.offset} is past the end of the log ({size} bytes).", field="offset")
+    _check_offset(str(log_path), query.offset, "offset")
     records = read_records(str(log_path), query.offset, limit=query.limit)
     next_offset = records[-1].next_offset if records else query.offset
     final = ExecutionStatus(execution.status).is_final
@@ -74,7 +131,7 @@ def get_logs(path: ExecutionPath, query: LogQuery) -> Response:
 
 @bp.get(
     "/<int:execution_id>/logs/stream",
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}, 404: Problem},
+    responses={200: STREAM_200, 400: Problem, 404: Problem},
 )
 def stream_logs(path: ExecutionPath, query: StreamQuery) -> Response:
     """Server-Sent Events: log, progress and status events, then end. Resumes from Last-Event-ID."""
@@ -82,6 +139,7 @@ def stream_logs(path: ExecutionPath, query: StreamQuery) -> Response:
     execution_id = execution.id
     offset = _resume_offset(query.offset)
     log_path = str(_paths(execution_id).log)
+    _check_offset(log_path, offset, "Last-Event-ID" if request.headers.get("Last-Event-ID", "").strip() else "offset")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     db.session.remove()  # hold no connection while streaming
 
@@ -97,6 +155,16 @@ def stream_logs(path: ExecutionPath, query: StreamQuery) -> Response:
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
+
+
+def _check_offset(log_path: str, offset: int, field: str) -> None:
+    """An offset must be one the server handed out: the start of a record (0 or after a newline)."""
+    if not is_record_boundary(log_path, offset):
+        raise BadRequest(
+            f"{field} {offset} is not the start of a log record (past the end, or inside a record); "
+            "use an offset from next_offset or an event id.",
+            field=field,
+        )
 
 
 def _resume_offset(query_offset: int | None) -> int:
@@ -116,7 +184,7 @@ def list_files(path: ExecutionPath) -> Response:
     return json_response({"items": [e.as_dict() for e in entries], "total": len(entries)})
 
 
-@bp.get("/<int:execution_id>/files/<path:file_path>", responses={200: None, 400: Problem, 403: Problem, 404: Problem})
+@bp.get("/<int:execution_id>/files/<path:file_path>", responses=FILE_RESPONSES)
 def get_file(path: FilePath, query: FileQuery) -> Response:
     """One workspace file: inline preview for safe types, or an attachment with download=1."""
     execution = service.get_execution(path.execution_id)

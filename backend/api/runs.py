@@ -9,7 +9,7 @@ from flask import Response, request
 from flask_openapi3 import APIBlueprint, RawModel, Tag
 
 from backend.api.executions import render
-from backend.api.helpers import json_response, settings
+from backend.api.helpers import current_user_id, json_response, settings
 from backend.errors import BadRequest
 from backend.extensions import db
 from backend.models import Execution, Trigger
@@ -53,7 +53,7 @@ def execute(path: ScriptPath, raw: ExecuteRequest) -> Response:
     script = scripts_service.get_script(path.script_id)
     if request.mimetype != "multipart/form-data":
         body = ExecuteBody.model_validate(request.get_json(silent=True) if request.data else {})
-        execution = service.start(script, body.params, Trigger.MANUAL, commit=False)
+        execution = service.start(script, body.params, Trigger.MANUAL, created_by_id=current_user_id(), commit=False)
         return _accepted(execution)
 
     values = _multipart_params()
@@ -65,7 +65,7 @@ def execute(path: ScriptPath, raw: ExecuteRequest) -> Response:
             saved = staging.save(upload.filename or field, upload.stream)
             if field in file_params:  # a field named after a 'file' parameter gives it the saved name
                 values.setdefault(field, saved)
-        execution = service.start(script, values, Trigger.MANUAL, commit=False)
+        execution = service.start(script, values, Trigger.MANUAL, created_by_id=current_user_id(), commit=False)
         db.session.flush()
         staging.move_into(workspace.run_paths(settings(), execution.id).inputs)
         return _accepted(execution)

@@ -9,7 +9,7 @@ from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
 from backend.api.executions import render
-from backend.api.helpers import json_response
+from backend.api.helpers import current_user_id, json_response
 from backend.models import Schedule, ScheduleFire
 from backend.schemas.common import Problem
 from backend.schemas.executions import ExecutionOut
@@ -105,7 +105,7 @@ def list_schedules(query: ScheduleListQuery) -> Response:
 @bp.post("", responses={201: ScheduleOut, **ERRORS})
 def create_schedule(body: ScheduleCreate) -> Response:
     """Create a schedule; it fires from its next due time without a restart."""
-    return json_response(_render(service.create(body.model_dump())), 201)
+    return json_response(_render(service.create(body.model_dump(), created_by_id=current_user_id())), 201)
 
 
 @bp.get("/preview", responses={200: PreviewOut, 422: Problem})
@@ -161,7 +161,7 @@ def toggle_schedule(path: SchedulePath) -> Response:
 @bp.post("/<int:schedule_id>/run-now", responses={202: ExecutionOut, 404: Problem, 409: Problem, 422: Problem})
 def run_now(path: SchedulePath) -> Response:
     """Queue a run now with the schedule's params (trigger "schedule"). Answers 202."""
-    return json_response(render(service.run_now(path.schedule_id)), 202)
+    return json_response(render(service.run_now(path.schedule_id, created_by_id=current_user_id())), 202)
 
 
 @bp.get("/<int:schedule_id>/fires", responses={200: FireList, 404: Problem, 422: Problem})

@@ -142,8 +142,7 @@ def patch_script(path: ScriptPath, body: ScriptPatch) -> Response:
 @bp.delete("/<int:script_id>", responses={204: None, 404: Problem, 409: Problem})
 def delete_script(path: ScriptPath) -> Response:
     """Delete a script with its versions, executions, logs and workspaces."""
-    executions = service.delete_script(path.script_id)
-    remove_execution_files(executions)
+    remove_execution_files(service.delete_script(path.script_id))
     return Response(status=204)
 
 

@@ -64,11 +64,14 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def execution_json(execution: Execution, script_name: str | None = None) -> dict[str, Any]:
+def execution_json(
+    execution: Execution, script_name: str | None = None, created_by: str | None = None
+) -> dict[str, Any]:
     return {
         "id": execution.id,
         "script_id": execution.script_id,
         "script_name": script_name,
+        "created_by": created_by,
         "version": execution.version_number,
         "trigger": execution.trigger,
         "params": dict(execution.params or {}),

@@ -8,12 +8,11 @@ from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 
+from backend.api.executions import render_many
 from backend.api.helpers import json_response
-from backend.api.serializers import execution_json
 from backend.schemas.common import Problem
 from backend.schemas.executions import ExecutionOut
 from backend.services import stats as service
-from backend.services.executions import script_names
 
 bp = APIBlueprint("stats", __name__, url_prefix="/api/stats", abp_tags=[Tag(name="system")])
 MAX_DAYS = 366
@@ -48,15 +47,14 @@ class StatsOut(BaseModel):
 def get_stats(query: StatsQuery) -> Response:
     """Runs per day (UTC), success rate, running now and recent failures."""
     data = service.overview(query.days)
-    names = script_names([*data.running, *data.recent_failures])
     return json_response(
         {
             "days": [asdict(day) for day in data.days],
             **data.totals,
             "success_rate": data.success_rate,
-            "running": [execution_json(e, names.get(e.script_id)) for e in data.running],
+            "running": render_many(data.running),
             "queued": data.queued,
-            "recent_failures": [execution_json(e, names.get(e.script_id)) for e in data.recent_failures],
+            "recent_failures": render_many(data.recent_failures),
             "scripts": data.scripts,
             "schedules": data.schedules,
             "active_schedules": data.active_schedules,

@@ -10,6 +10,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.extensions import db
+from backend.models.encrypted import EncryptedJSON
 from backend.models.types import UTCDateTime, utcnow
 
 
@@ -48,8 +49,8 @@ class Execution(db.Model):  # type: ignore[name-defined,misc]
     trigger: Mapped[str] = mapped_column(String(20), default=Trigger.MANUAL.value)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Secret values, kept apart from ``params`` (which holds ``***``) so reruns and queued runs
-    # can still use them; never serialised by the API.
-    secret_params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # can still use them; never serialised by the API. Encrypted at rest (models/encrypted.py).
+    secret_params: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default=ExecutionStatus.QUEUED.value)
     exit_code: Mapped[int | None] = mapped_column(default=None)
     result: Mapped[Any | None] = mapped_column(JSON, default=None)
@@ -75,6 +76,8 @@ class Execution(db.Model):  # type: ignore[name-defined,misc]
     pid: Mapped[int | None] = mapped_column(default=None)
     pid_started_at: Mapped[float | None] = mapped_column(default=None)
     cookie: Mapped[str | None] = mapped_column(String(64), default=None)
+    # who started it: the user (manual, API, re-run), the schedule's creator, the first attempt's for a
+    # retry; a plain id without a foreign key, so deleting a user keeps the history
     created_by_id: Mapped[int | None] = mapped_column(default=None)
     sandboxed: Mapped[bool] = mapped_column(default=False)
 

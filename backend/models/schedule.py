@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.extensions import db
+from backend.models.encrypted import EncryptedJSON
 from backend.models.types import UTCDateTime, utcnow
 
 
@@ -20,12 +21,16 @@ class Schedule(db.Model):  # type: ignore[name-defined,misc]
     script_id: Mapped[int] = mapped_column(ForeignKey("scripts.id", ondelete="CASCADE"), index=True)
     cron: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Values given for the script's parameters, secret ones among them: the whole object is
+    # encrypted at rest (which names are secret depends on the script, which may change later).
+    params: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
     enabled: Mapped[bool] = mapped_column(default=True)
     overlap_policy: Mapped[str] = mapped_column(String(20), default="skip")
     misfire_grace_seconds: Mapped[int] = mapped_column(default=60)
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_status: Mapped[str | None] = mapped_column(String(20), default=None)
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # who made it: the runs it fires are recorded as theirs (a plain id, like the audit log's)
+    created_by_id: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

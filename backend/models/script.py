@@ -9,6 +9,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.extensions import db
+from backend.models.encrypted import ParameterDefinitions
 from backend.models.types import UTCDateTime, utcnow
 
 
@@ -21,7 +22,8 @@ class Script(db.Model):  # type: ignore[name-defined,misc]
     language: Mapped[str] = mapped_column(String(20))
     code: Mapped[str] = mapped_column(Text, default="")
     dependencies: Mapped[list[str]] = mapped_column(JSON, default=list)
-    parameters: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # secret defaults are encrypted at rest (models/encrypted.py)
+    parameters: Mapped[list[dict[str, Any]]] = mapped_column(ParameterDefinitions, default=list)
     folder: Mapped[str] = mapped_column(String(500), default="", index=True)
     timeout_seconds: Mapped[int | None] = mapped_column(default=None)
     max_concurrent: Mapped[int | None] = mapped_column(default=None)
@@ -74,7 +76,8 @@ class ScriptVersion(db.Model):  # type: ignore[name-defined,misc]
     number: Mapped[int]
     code: Mapped[str] = mapped_column(Text)
     dependencies: Mapped[list[str]] = mapped_column(JSON, default=list)
-    parameters: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # secret defaults are encrypted at rest (models/encrypted.py)
+    parameters: Mapped[list[dict[str, Any]]] = mapped_column(ParameterDefinitions, default=list)
     message: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from backend.schemas.common import PageQuery, StrictBody
 
@@ -50,6 +50,14 @@ class UserPatch(StrictBody):
     role: RoleName | None = None
     full_name: str | None = Field(default=None, max_length=200)
     active: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_unchanged(cls, data: Any) -> Any:
+        """null leaves a field as it is, as in the other PATCH bodies (it was a 500, or deactivated the user)."""
+        if not isinstance(data, dict):
+            return data
+        return {key: value for key, value in data.items() if value is not None or key not in cls.model_fields}
 
 
 class PasswordChange(StrictBody):

@@ -55,6 +55,10 @@ class ExecutionOut(BaseModel):
     progress: float | None
     progress_message: str | None
     sandboxed: bool
+    created_by: str | None = Field(
+        description="Who started it: the user (manual, API, re-run), the schedule's creator, "
+        "the first attempt's for a retry; null for the command line"
+    )
 
 
 class ExecutionList(BaseModel):

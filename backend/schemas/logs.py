@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from backend.schemas.executions import ExecutionPath
 
@@ -25,6 +25,16 @@ class LogRecord(BaseModel):
 
 
 class LogPage(BaseModel):
+    """Log records from an offset; with ``format=text`` the whole log as ``text/plain`` instead."""
+
+    model_config = ConfigDict(
+        openapi_extra={  # type: ignore[typeddict-unknown-key]  (flask-openapi3 reads it for the response)
+            "description": "Log records from `offset` (JSON), or with `format=text` the whole log as a "
+            "`text/plain` attachment",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    )
+
     records: list[LogRecord]
     offset: int
     next_offset: int

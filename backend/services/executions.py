@@ -8,6 +8,8 @@ a restart and retries with a delay are just rows with ``not_before`` in the futu
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -18,12 +20,12 @@ from sqlalchemy import func, select, update
 from backend.database import begin_write
 from backend.errors import Conflict, NotFound
 from backend.extensions import db
-from backend.models import ACTIVE_STATUSES, Execution, ExecutionStatus, Script, Trigger
+from backend.models import ACTIVE_STATUSES, Execution, ExecutionStatus, Script, Trigger, User
 from backend.models.types import utcnow
 from backend.services import params as params_service
 from backend.services import versions
 from backend.services.cleanup import remove_execution_files
-from backend.services.executor import process
+from backend.services.executor import process, workspace
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +65,14 @@ def start(
     attempt: int = 1,
     not_before: datetime | None = None,
     trusted_values: bool = False,
+    inputs_of: Execution | None = None,
+    created_by_id: int | None = None,
     commit: bool = True,
 ) -> Execution:
-    """Validate the values and queue a run of ``script``; the executor is woken to pick it up."""
+    """Validate the values and queue a run of ``script``; the executor is woken to pick it up.
+
+    ``inputs_of``: a retry or re-run gets the files uploaded to that run again.
+    """
     if not script.enabled and trigger not in (Trigger.RETRY,):
         raise Conflict(f"Script {script.name!r} is disabled; enable it to run it.", field="enabled")
     number = version_number or script.current_version
@@ -96,8 +103,12 @@ def start(
         retry_of_id=retry_of_id,
         attempt=attempt,
         not_before=not_before,
+        created_by_id=created_by_id,
     )
     db.session.add(execution)
+    if inputs_of is not None:
+        db.session.flush()  # the new id names the folder the inputs go to
+        copy_inputs(inputs_of, execution.id)
     if commit:
         db.session.commit()
         wake_executor()
@@ -115,7 +126,7 @@ def run_values(execution: Execution) -> dict[str, Any]:
     return {**execution.params, **(execution.secret_params or {})}
 
 
-def rerun(execution_id: int, *, latest: bool = False) -> Execution:
+def rerun(execution_id: int, *, latest: bool = False, created_by_id: int | None = None) -> Execution:
     original = get_execution(execution_id)
     script = db.session.get(Script, original.script_id)
     assert script is not None
@@ -126,7 +137,41 @@ def rerun(execution_id: int, *, latest: bool = False) -> Execution:
         version_number=None if latest else original.version_number,
         rerun_of_id=original.id,
         trusted_values=not latest,
+        inputs_of=original,
+        created_by_id=created_by_id,
     )
+
+
+def copy_inputs(original: Execution, new_id: int) -> None:
+    """The files uploaded to ``original`` become the new run's inputs too (hard links, else copies).
+
+    A run whose file parameters name an upload that is gone (pruned, or removed by hand) cannot be
+    repeated faithfully: 409, never a run that fails on a missing file.
+    """
+    settings = current_app.extensions["scriptman.settings"]
+    source = workspace.run_paths(settings, original.id).inputs
+    definitions = versions.get_version(original.script_id, original.version_number).parameters
+    file_params = {d["name"] for d in definitions if d.get("type") == "file"}
+    named = [str(v) for k, v in run_values(original).items() if k in file_params and v]
+    missing = [name for name in named if not (source / name).is_file()]
+    if missing:
+        raise Conflict(
+            f"The files uploaded to run {original.id} are no longer kept ({', '.join(missing)}); "
+            "start a new run and upload them again.",
+            field="files",
+        )
+    if not source.is_dir():
+        return
+    target = workspace.run_paths(settings, new_id).inputs
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    shutil.copytree(source, target, copy_function=_link_or_copy)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def cancel(execution_id: int) -> Execution:
@@ -159,7 +204,7 @@ def delete(execution_id: int) -> None:
         raise Conflict(f"Execution {execution_id} is {execution.status}; cancel it before deleting it.")
     db.session.delete(execution)
     db.session.commit()
-    remove_execution_files([execution])
+    remove_execution_files([execution_id])
 
 
 def list_executions(
@@ -175,6 +220,14 @@ def list_executions(
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = db.session.scalars(query.order_by(Execution.id.desc()).offset((page - 1) * per_page).limit(per_page))
     return Page(items=list(rows), total=total, page=page, per_page=per_page)
+
+
+def creator_names(executions: list[Execution]) -> dict[int, str]:
+    """User id → username for who started a batch of executions, in one query."""
+    ids = {e.created_by_id for e in executions if e.created_by_id}
+    if not ids:
+        return {}
+    return {row.id: row.username for row in db.session.execute(select(User.id, User.username).where(User.id.in_(ids)))}
 
 
 def script_names(executions: list[Execution]) -> dict[int, str]:
@@ -210,4 +263,6 @@ def schedule_retry(execution: Execution, script: Script) -> Execution | None:
         attempt=execution.attempt + 1,
         not_before=utcnow() + timedelta(seconds=script.retry_delay_seconds),
         trusted_values=True,
+        inputs_of=execution,
+        created_by_id=execution.created_by_id,
     )

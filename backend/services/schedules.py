@@ -140,14 +140,14 @@ def _apply(schedule: Schedule, *, trigger_changed: bool) -> None:
         schedule.next_run_at = cron.next_after(spec, utcnow()) if schedule.enabled else None
 
 
-def create(data: dict[str, Any]) -> Schedule:
+def create(data: dict[str, Any], created_by_id: int | None = None) -> Schedule:
     data = dict(data)
     data["timezone"] = data.get("timezone") or default_timezone()
     begin_write()
     script = _script_for(data["script_id"])
     _ensure_unique_name(data["name"])
     data["params"] = _clean_params(script, data.get("params") or {}, {})
-    schedule = Schedule(**data)
+    schedule = Schedule(**data, created_by_id=created_by_id)
     _apply(schedule, trigger_changed=True)
     db.session.add(schedule)
     _commit()
@@ -192,7 +192,7 @@ def delete(schedule_id: int) -> None:
     _notify_scheduler()
 
 
-def run_now(schedule_id: int) -> Execution:
+def run_now(schedule_id: int, created_by_id: int | None = None) -> Execution:
     """Queue a run now with the schedule's params, whatever its overlap policy and enabled state.
 
     Errors keep their meaning (409 disabled script, 422 params that no longer fit the script).
@@ -201,7 +201,12 @@ def run_now(schedule_id: int) -> Execution:
     schedule = get_schedule(schedule_id)
     script = _script_for(schedule.script_id)
     execution = executions.start(
-        script, dict(schedule.params or {}), Trigger.SCHEDULE, schedule_id=schedule.id, commit=False
+        script,
+        dict(schedule.params or {}),
+        Trigger.SCHEDULE,
+        schedule_id=schedule.id,
+        created_by_id=created_by_id,
+        commit=False,
     )
     db.session.flush()
     now = utcnow()

@@ -182,10 +182,11 @@ def rollback(script_id: int, number: int) -> Script:
     return script
 
 
-def delete_script(script_id: int) -> list[Execution]:
+def delete_script(script_id: int) -> list[int]:
     """Delete a script and its history; refused while one of its runs is queued or running.
 
-    Returns the deleted executions so the caller can remove their workspaces and logs.
+    Returns the ids of the deleted executions (removed by the database's cascade) so the caller
+    can remove their workspaces, logs and control folders.
     """
     begin_write()
     script = get_script(script_id)
@@ -196,7 +197,7 @@ def delete_script(script_id: int) -> list[Execution]:
     )
     if active:
         raise Conflict(f"Script {script_id} has {active} queued or running execution(s); cancel them first.")
-    executions = list(db.session.scalars(select(Execution).where(Execution.script_id == script_id)))
+    execution_ids = list(db.session.scalars(select(Execution.id).where(Execution.script_id == script_id)))
     db.session.delete(script)
     _commit()
-    return executions
+    return execution_ids

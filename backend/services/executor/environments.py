@@ -7,13 +7,17 @@ Creation is serialised per hash with a thread lock plus a file lock (several pro
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import fcntl
 import functools
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -143,7 +147,7 @@ def _uv_binary() -> str | None:
 
 def _build_python(target: Path, dependencies: list[str], cache: Path, sink: LineSink) -> None:
     uv = _uv_binary()
-    env = {**_installer_env(), "UV_CACHE_DIR": str(cache), "UV_LINK_MODE": "hardlink"}
+    env = uv_installer_env(cache)
     python = python_runtime()
     if uv:
         _run_installer([uv, "venv", "--quiet", "--python", python, str(target)], env, sink)
@@ -159,45 +163,139 @@ def _build_node(target: Path, dependencies: list[str], cache: Path, sink: LineSi
         raise EnvironmentError_("npm is not installed on this server; JavaScript dependencies need it.")
     target.mkdir(parents=True)
     (target / "package.json").write_text('{"name": "scriptman-env", "private": true}\n')
-    env = {**_installer_env(), "npm_config_cache": str(cache)}
+    # Run in the env folder rather than with ``--prefix``: ``--prefix`` also moves npm's *global*
+    # config to ``<env>/etc/npmrc``, so the system's npmrc (where ``cafile``/``proxy`` usually live)
+    # would be ignored. With cwd = the folder holding package.json, npm installs there all the same.
     _run_installer(
-        [npm, "install", "--no-audit", "--no-fund", "--no-progress", "--prefix", str(target), *dependencies],
-        env,
+        [npm, "install", "--no-audit", "--no-fund", "--no-progress", *dependencies],
+        npm_installer_env(cache),
         sink,
+        cwd=target,
     )
+
+
+# npm's defaults (2 retries, 10 s then 60 s back-off) kept a run silent ~70 s before it reported an
+# untrusted certificate; one retry after 2 s still rides out a blip and fails in ~2.5 s.
+# Set in the environment (npm_config_*), only where the server's environment sets none.
+NPM_RETRY_DEFAULTS = {
+    "npm_config_fetch_retries": "1",
+    "npm_config_fetch_retry_mintimeout": "2000",
+    "npm_config_fetch_retry_maxtimeout": "10000",
+}
+# Variables of the server process that would point an installer at the server's own Python.
+INSTALLER_DROP = frozenset({"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"})
+CERT_SETTINGS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "UV_SYSTEM_CERTS", "UV_NATIVE_TLS")
+
+
+def is_scriptman_setting(name: str) -> bool:
+    """Scriptman's settings are read case-insensitively, so ``scriptman_secret_key`` counts too."""
+    return name.upper().startswith("SCRIPTMAN_")
 
 
 def _installer_env() -> dict[str, str]:
-    keep = (
-        "PATH",
-        "HOME",
-        "LANG",
-        "LC_ALL",
-        "TMPDIR",
-        "PIP_INDEX_URL",
-        "PIP_EXTRA_INDEX_URL",
-        "UV_INDEX_URL",
-        "UV_EXTRA_INDEX_URL",
-        "npm_config_registry",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "NO_PROXY",
-    )
-    return {k: v for k, v in os.environ.items() if k in keep}
+    """The server's environment minus Scriptman's own settings (its secrets among them).
+
+    An installer needs the machine's network configuration, whatever form it takes: proxies in
+    either case, CA bundles (``SSL_CERT_FILE``, ``NODE_EXTRA_CA_CERTS``, ``PIP_CERT``),
+    ``PIP_*``/``UV_*``/``npm_config_*`` settings. An allow-list kept missing some of them, and every
+    install behind a TLS-intercepting proxy failed.
+    """
+    env = {k: v for k, v in os.environ.items() if not is_scriptman_setting(k) and k not in INSTALLER_DROP}
+    env.setdefault("PATH", SYSTEM_BIN_PATH)
+    return env
 
 
-def _run_installer(argv: list[str], env: dict[str, str], sink: LineSink) -> None:
+def uv_installer_env(cache: Path) -> dict[str, str]:
+    """uv trusts only its bundled Mozilla roots unless told otherwise; a server whose proxy CA is
+    in the system store (as pip ≥ 24.2 and npm's ``cafile`` would use) gets ``UV_SYSTEM_CERTS``.
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR``, when set, are what uv uses instead, so they are left alone."""
+    env = {**_installer_env(), "UV_CACHE_DIR": str(cache), "UV_LINK_MODE": "hardlink"}
+    if not any(env.get(name) for name in CERT_SETTINGS):
+        env["UV_SYSTEM_CERTS"] = "true"
+    return env
+
+
+def npm_installer_env(cache: Path) -> dict[str, str]:
+    env = {**_installer_env(), "npm_config_cache": str(cache)}
+    present = {name.lower() for name in env}
+    env.update({k: v for k, v in NPM_RETRY_DEFAULTS.items() if k.lower() not in present})
+    return env
+
+
+def _run_installer(argv: list[str], env: dict[str, str], sink: LineSink, cwd: Path | None = None) -> None:
     sink("$ " + " ".join(argv))
     process = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,  # its own group, so the time limit also ends its children
     )
     assert process.stdout is not None
-    for raw in process.stdout:
-        sink(raw.decode("utf-8", errors="replace").rstrip())
+    tail: collections.deque[str] = collections.deque(maxlen=40)
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        timed_out.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    # Reading the output blocks until the installer ends, so the time limit is a timer that kills it.
+    watchdog = threading.Timer(INSTALL_TIMEOUT_SECONDS, stop)
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        code = process.wait(timeout=INSTALL_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise EnvironmentError_("the installer took too long") from None
+        for raw in process.stdout:
+            line = raw.decode("utf-8", errors="replace").rstrip()
+            tail.append(line)
+            sink(line)
+        code = process.wait()
+    finally:
+        watchdog.cancel()
+        process.stdout.close()
+    if timed_out.is_set():
+        message = f"the installer took longer than {INSTALL_TIMEOUT_SECONDS} s and was stopped"
+        sink(f"dependency installation failed: {message}")
+        raise EnvironmentError_(message)
     if code != 0:
-        raise EnvironmentError_(f"{Path(argv[0]).name} exited with code {code}")
+        message = f"{Path(argv[0]).name} exited with code {code}"
+        reason = failure_reason(list(tail))
+        if reason:
+            message += f": {reason}"
+        if CERT_PROBLEM.search(reason):
+            message += f" ({CERT_HINT})"
+        sink(f"dependency installation failed: {message}")
+        raise EnvironmentError_(message)
+
+
+CERT_PROBLEM = re.compile(r"certificate|CERT_|UnknownIssuer|\b(SSL|TLS)\b", re.IGNORECASE)
+CERT_HINT = (
+    "the package index's TLS certificate is not trusted: give the server's environment the CA bundle,"
+    " e.g. SSL_CERT_FILE for uv, NODE_EXTRA_CA_CERTS or npm's cafile for npm"
+)
+# Lines that never say why: npm's pointers to its debug log, its bare code/errno/status lines.
+_NOISE = re.compile(r"A complete log of this run|^npm (error|ERR!)(\s+(code|errno))?(\s+\S+)?\s*$|^hint:", re.I)
+
+
+def failure_reason(lines: list[str]) -> str:
+    """The one line of an installer's output that says why it failed, for the run's error.
+
+    uv ends with ``error: …`` followed by ``cause:`` lines, the last being the root cause
+    (``invalid peer certificate: UnknownIssuer``); npm says it in ``npm error request to … failed,
+    reason: …`` or in its last ``npm error`` line before the pointer to its debug log.
+    """
+    meaningful = [line.strip() for line in lines if line.strip() and not _NOISE.search(line)]
+    for line in reversed(meaningful):
+        if CERT_PROBLEM.search(line) and ("cause:" in line or "reason:" in line or "error" in line.lower()):
+            return _shorten(line)
+    for marker in ("cause:", "error:", "npm error", "ERROR:"):
+        for line in reversed(meaningful):
+            if line.startswith(marker):
+                return _shorten(line)
+    return _shorten(meaningful[-1]) if meaningful else ""
+
+
+def _shorten(line: str, limit: int = 300) -> str:
+    return line if len(line) <= limit else line[: limit - 1] + "…"

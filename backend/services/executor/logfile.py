@@ -8,10 +8,12 @@ what the API and SSE use to resume, so records are only ever appended.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 STREAMS = ("out", "err", "sys", "prg")
 MASK = "***"
@@ -72,6 +74,24 @@ def read_records(path: str, offset: int = 0, limit: int = 1000, max_bytes: int =
     return records
 
 
+def is_record_boundary(path: str, offset: int) -> bool:
+    """True where a record starts: 0, or just after a record's newline (text never holds one).
+
+    Offsets given back by a client (``?offset=``, ``Last-Event-ID``) are checked with this, so a
+    made-up offset can never yield half a record.
+    """
+    if offset == 0:
+        return True
+    try:
+        with open(path, "rb") as handle:
+            if offset > os.fstat(handle.fileno()).st_size:
+                return False
+            handle.seek(offset - 1)
+            return handle.read(1) == b"\n"
+    except OSError:
+        return False
+
+
 def iter_text(path: str) -> Iterator[bytes]:
     """The log as plain text (``[time] [stream] text`` lines) for download."""
     with open(path, "rb") as handle:
@@ -81,11 +101,39 @@ def iter_text(path: str) -> Iterator[bytes]:
             yield f"{record.time} {prefix}{record.text}\n".encode()
 
 
+MIN_LINE_FORM_CHARS = 4  # a line of a multi-line secret shorter than this is not masked on its own
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every form in which a script's output may carry ``secret`` literally.
+
+    The value itself; trimmed of whitespace and of a trailing ``\r``/``\n``; as a JSON string
+    body (ASCII escapes like ``\u00fc``, and raw UTF-8) and a Python ``repr`` body — the forms a
+    script prints when it dumps ``SCRIPT_PARAMETERS`` or its environment; and, for a multi-line
+    value (a PEM key), each line, because logs are stored line by line. Transformed copies
+    (base64, URL encoding, reversal) are not forms: the README says so.
+    """
+    base = {secret, secret.strip(), secret.rstrip("\r\n")}
+    lines = secret.replace("\r\n", "\n").split("\n")
+    if len(lines) > 1:
+        base |= {line.strip() for line in lines if len(line.strip()) >= MIN_LINE_FORM_CHARS}
+    forms = set(base)
+    for value in base:
+        forms.add(json.dumps(value)[1:-1])
+        forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+        forms.add(repr(value)[1:-1])
+    return {form for form in forms if form}
+
+
 class Masker:
-    """Replaces secret values with ``***`` in whole lines (never per chunk: a split secret leaks)."""
+    """Replaces secret values with ``***`` in whole lines (never per chunk: a split secret leaks).
+
+    Plain substring replacement of every form (``secret_forms``), longest first; no regular
+    expression is ever built from a secret.
+    """
 
     def __init__(self, secrets: list[str]) -> None:
-        encoded = {s.encode("utf-8") for s in secrets if s}
+        encoded = {form.encode("utf-8", errors="surrogateescape") for s in secrets if s for form in secret_forms(s)}
         self.secrets = sorted(encoded, key=len, reverse=True)
         self.longest = max((len(s) for s in self.secrets), default=0)
 
@@ -97,6 +145,20 @@ class Masker:
 
     def mask_text(self, text: str) -> str:
         return self.mask(text.encode("utf-8", errors="surrogateescape")).decode("utf-8", errors="replace")
+
+    def mask_json(self, value: Any) -> Any:
+        """A JSON value with every string in it masked, object keys included."""
+        if not self.secrets:
+            return value
+        if isinstance(value, str):
+            return self.mask_text(value)
+        if isinstance(value, list):
+            return [self.mask_json(item) for item in value]
+        if isinstance(value, dict):
+            return {self.mask_text(str(key)): self.mask_json(item) for key, item in value.items()}
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return MASK if self.mask_text(json.dumps(value)) != json.dumps(value) else value
+        return value
 
 
 class LogWriter:

@@ -45,6 +45,11 @@ def build_env(
     """The child's environment: a short allow-list of the server's, never its secrets or config."""
     env = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
     env.setdefault("PATH", DEFAULT_PATH)
+    # What the admin named in SCRIPTMAN_SCRIPT_ENV_PASSTHROUGH (e.g. HTTPS_PROXY); settings refuse
+    # SCRIPTMAN_* and run variables, checked again here; parameters and run variables below win.
+    for name in settings.script_env_passthrough:
+        if name in os.environ and not name.upper().startswith("SCRIPTMAN_"):
+            env[name] = os.environ[name]
     for name, value in values.items():
         env[name] = params_service.to_env_value(value)
     env.update(
@@ -279,11 +284,13 @@ def finish(app: Flask, execution_id: int, outcome: dict[str, Any]) -> None:
             current = db.session.get(Execution, execution_id)
             if current is None or current.status != ExecutionStatus.RUNNING.value:
                 return
+            # masked again at the database boundary: errors raised here, not only the supervisor's
+            masker = Masker(masker_inputs(executions_service.run_values(current), current.secret_params or {}))
             values: dict[str, Any] = {
                 "status": status.value,
                 "exit_code": outcome.get("exit_code"),
-                "result": outcome.get("result"),
-                "error": error,
+                "result": masker.mask_json(outcome.get("result")),
+                "error": masker.mask_text(error) if error else None,
                 "finished_at": _instant(outcome.get("finished_at")) or utcnow(),
                 "duration_ms": outcome.get("duration_ms"),
                 "peak_memory_kb": outcome.get("peak_memory_kb"),

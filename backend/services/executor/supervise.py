@@ -320,6 +320,7 @@ class Supervisor:
             self.log.write("sys", f"{limit} reached")
         peak_kb, cpu_ms = self.containment.metrics(usage) if usage else (None, None)
         finished = time.time()
+        mask = self.masker.mask_text
         return {
             "reason": reason,
             "exit_code": exit_code,
@@ -328,9 +329,9 @@ class Supervisor:
             "duration_ms": int((finished - started) * 1000),
             "peak_memory_kb": peak_kb,
             "cpu_time_ms": cpu_ms,
-            "result": result,
-            "result_error": result_error,
-            "error": error,
+            "result": self.masker.mask_json(result),  # status.json is on disk: never a secret in it
+            "result_error": mask(result_error) if result_error else None,
+            "error": mask(error) if error else None,
             "log_capped": self.log.capped,
             "limit": limit,
         }

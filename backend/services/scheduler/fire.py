@@ -60,7 +60,12 @@ def queue_run(schedule: Schedule) -> tuple[FireOutcome, Execution | None, str | 
         return FireOutcome.FAILED, None, "the script no longer exists"
     try:
         execution = executions.start(
-            script, dict(schedule.params or {}), Trigger.SCHEDULE, schedule_id=schedule.id, commit=False
+            script,
+            dict(schedule.params or {}),
+            Trigger.SCHEDULE,
+            schedule_id=schedule.id,
+            created_by_id=schedule.created_by_id,
+            commit=False,
         )
     except ProblemError as error:
         return FireOutcome.FAILED, None, error.detail[:1000]

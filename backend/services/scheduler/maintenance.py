@@ -84,7 +84,7 @@ def prune_executions(settings: Settings, now: datetime | None = None) -> int:
             delete(Execution).where(Execution.id.in_([e.id for e in doomed]), Execution.status.notin_(ACTIVE_STATUSES))
         )
         db.session.commit()
-        remove_execution_files(doomed, settings)
+        remove_execution_files([e.id for e in doomed], settings)
         removed += len(doomed)
     return removed
 

@@ -40,6 +40,8 @@ export interface Execution {
   progress: number | null
   progress_message: string | null
   sandboxed: boolean
+  /** Who started it (the schedule's creator for scheduled runs); null for the command line */
+  created_by: string | null
 }
 
 export interface ExecutionQuery {

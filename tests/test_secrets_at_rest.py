@@ -1,0 +1,327 @@
+"""Secrets at rest: the database file alone reveals no secret, yet runs still get the plain values.
+
+Each test greps the raw bytes of ``data/scriptman.db`` and its ``-wal`` file (SQLite in WAL mode
+keeps recent pages there, not in the main file) for the secret values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.fernet import Fernet, InvalidToken
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import downgrade, stamp, upgrade
+
+from backend.app import create_app
+from backend.cli import main, upgrade_database
+from backend.config import Settings
+from backend.extensions import db
+from backend.models import Execution, Schedule, Script, ScriptVersion
+from backend.services.secret_storage import check_keys, rotate_key, verify_key
+from backend.services.secretbox import KEYS_FILE, SecretsKeyError
+from tests.conftest import make_settings
+from tests.helpers import create_script, execute, wait_final
+
+HASH_SECRETS = """
+import hashlib, json, os
+json.dump({k: hashlib.sha256(os.environ[k].encode()).hexdigest() for k in ("TOKEN", "API_KEY")},
+          open(os.environ["SCRIPTMAN_RESULT"], "w"))
+"""
+BEFORE = "0005"  # the revision before migrations/versions/0006_encrypted_secrets.py
+
+
+def sha(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def unique(label: str) -> str:
+    return f"{label}-{secrets.token_hex(12)}"
+
+
+def database_bytes(settings: Settings) -> bytes:
+    """The main file and the WAL: what someone who copies ``data/`` gets."""
+    path = settings.data_dir / "scriptman.db"
+    wal = path.with_name(path.name + "-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def assert_absent(settings: Settings, *values: str) -> None:
+    raw = database_bytes(settings)
+    for value in values:
+        assert raw.count(value.encode()) == 0, f"{value!r} is stored in plain text"
+
+
+def key_file(settings: Settings) -> Path:
+    return settings.data_dir / KEYS_FILE
+
+
+def file_keys(settings: Settings) -> list[str]:
+    return [line for line in key_file(settings).read_text().splitlines() if line and not line.startswith("#")]
+
+
+def secret_parameters(default: str) -> list[dict]:
+    return [
+        {"name": "TOKEN", "type": "secret", "default": default},
+        {"name": "API_KEY", "type": "secret"},
+        {"name": "LABEL", "type": "string"},
+    ]
+
+
+def stored_tokens(settings: Settings) -> list[str]:
+    """Every Fernet token in the database, read with sqlite3 (no app, no key)."""
+    with sqlite3.connect(settings.data_dir / "scriptman.db") as connection:
+        tokens = [json.loads(v) for (v,) in connection.execute("SELECT secret_params FROM executions")]
+        tokens += [json.loads(v) for (v,) in connection.execute("SELECT params FROM schedules")]
+        for (value,) in connection.execute(
+            "SELECT parameters FROM scripts UNION ALL SELECT parameters FROM script_versions"
+        ):
+            tokens += [
+                d["default"]["encrypted"] for d in json.loads(value) if d["type"] == "secret" and d.get("default")
+            ]
+    connection.close()
+    return tokens
+
+
+@pytest.fixture
+def cli_env(settings: Settings) -> dict[str, str]:
+    return {"SCRIPTMAN_HOME": str(settings.home), "SCRIPTMAN_SCHEDULER_ENABLED": "false"}
+
+
+def test_no_secret_reaches_the_database_file_yet_the_run_gets_it(
+    client: FlaskClient, app: Flask, settings: Settings
+) -> None:
+    default, given, scheduled, label = unique("default"), unique("given"), unique("scheduled"), unique("label")
+    script = create_script(client, "hasher", HASH_SECRETS, parameters=secret_parameters(default))
+    done = wait_final(client, execute(client, script["id"], {"API_KEY": given, "LABEL": label})["id"])
+    assert done["status"] == "succeeded", done
+    assert done["result"] == {"TOKEN": sha(default), "API_KEY": sha(given)}
+    schedule = client.post(
+        "/api/schedules",
+        json={"name": "nightly", "script_id": script["id"], "cron": "@daily", "params": {"API_KEY": scheduled}},
+    )
+    assert schedule.status_code == 201, schedule.json
+    fired = wait_final(client, client.post(f"/api/schedules/{schedule.json['id']}/run-now").json["id"])
+    assert fired["result"] == {"TOKEN": sha(default), "API_KEY": sha(scheduled)}
+    rerun = client.post(f"/api/executions/{done['id']}/rerun")
+    assert rerun.status_code == 202, rerun.json
+    assert wait_final(client, rerun.json["id"])["result"] == done["result"]
+
+    assert_absent(settings, default, given, scheduled)
+    assert label.encode() in database_bytes(settings)  # the grep does see what is stored in plain text
+    assert_absent(settings, *file_keys(settings))  # nor is the key in the database
+    assert stat.S_IMODE(key_file(settings).stat().st_mode) == 0o600
+    with app.app_context():  # the services see plain values
+        assert db.session.get(Script, script["id"]).parameters[0]["default"] == default
+        assert db.session.get(Execution, done["id"]).secret_params == {"TOKEN": default, "API_KEY": given}
+        assert db.session.get(Schedule, schedule.json["id"]).params == {"API_KEY": scheduled}
+    assert client.get(f"/api/scripts/{script['id']}").json["parameters"][0]["default"] == "***"
+    assert len(stored_tokens(settings)) >= 6
+
+
+def test_apps_with_different_homes_keep_their_own_keys(tmp_path: Path) -> None:
+    apps = []
+    for name in ("one", "two"):
+        app = create_app(make_settings(tmp_path / name), {"TESTING": True})
+        upgrade_database(app)
+        create_script(app.test_client(), "s", "print(1)", parameters=[{"name": "T", "type": "secret", "default": name}])
+        apps.append(app)
+    for name, app in zip(("one", "two"), apps, strict=True):
+        with app.app_context():
+            assert db.session.get(Script, 1).parameters[0]["default"] == name
+            db.session.remove()
+            db.engine.dispose()
+    assert file_keys(make_settings(tmp_path / "one")) != file_keys(make_settings(tmp_path / "two"))
+
+
+@pytest.fixture
+def old_app(tmp_path: Path) -> Iterator[tuple[Flask, Settings]]:
+    settings = make_settings(tmp_path)
+    app = create_app(settings, {"TESTING": True})
+    with app.app_context():
+        upgrade(revision=BEFORE)
+    yield app, settings
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def insert_plain_rows(settings: Settings, default: str, run_secret: str, schedule_secret: str) -> None:
+    """Rows as Scriptman stored them before 0006, written with plain SQL."""
+    definitions = json.dumps([{"name": "TOKEN", "type": "secret", "default": default, "required": False}])
+    now = "2026-11-30 10:00:00.000000"
+    with sqlite3.connect(settings.data_dir / "scriptman.db") as connection:
+        connection.execute(
+            "INSERT INTO scripts (id, name, description, language, code, dependencies, parameters, folder,"
+            " concurrency_policy, max_retries, retry_delay_seconds, enabled, current_version, revision,"
+            " created_at, updated_at) VALUES (1, 'old', '', 'python', 'print(1)', '[]', ?, '', 'queue', 0, 0, 1,"
+            " 1, 1, ?, ?)",
+            (definitions, now, now),
+        )
+        connection.execute(
+            "INSERT INTO script_versions (script_id, number, code, dependencies, parameters, message, created_at)"
+            " VALUES (1, 1, 'print(1)', '[]', ?, 'created', ?)",
+            (definitions, now),
+        )
+        connection.execute(
+            "INSERT INTO executions (script_id, version_number, trigger, params, secret_params, status, queued_at,"
+            " attempt, cancel_requested) VALUES (1, 1, 'manual', ?, ?, 'succeeded', ?, 1, 0)",
+            (json.dumps({"TOKEN": "***"}), json.dumps({"TOKEN": run_secret}), now),
+        )
+        connection.execute(
+            "INSERT INTO schedules (name, script_id, cron, timezone, params, enabled, overlap_policy,"
+            " misfire_grace_seconds, created_at, updated_at) VALUES ('s', 1, '@daily', 'UTC', ?, 1, 'skip', 60, ?, ?)",
+            (json.dumps({"TOKEN": schedule_secret}), now, now),
+        )
+    connection.close()
+
+
+def assert_plain_values(app: Flask, default: str, run_secret: str, schedule_secret: str) -> None:
+    with app.app_context():
+        assert db.session.get(Script, 1).parameters[0]["default"] == default
+        assert db.session.get(ScriptVersion, 1).parameters[0]["default"] == default
+        assert db.session.get(Execution, 1).secret_params == {"TOKEN": run_secret}
+        assert db.session.get(Schedule, 1).params == {"TOKEN": schedule_secret}
+        db.session.remove()
+
+
+@pytest.mark.parametrize("where", ["wal", "main file"])
+def test_the_migration_encrypts_existing_plain_rows(old_app: tuple[Flask, Settings], where: str) -> None:
+    """Plain values must not survive anywhere: not in the WAL's older frames, not in freed space."""
+    app, settings = old_app
+    values = unique("default"), unique("run"), unique("schedule")
+    insert_plain_rows(settings, *values)
+    if where == "main file":  # an install whose WAL was checkpointed long ago
+        with sqlite3.connect(settings.data_dir / "scriptman.db") as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.close()
+        assert all(value.encode() in (settings.data_dir / "scriptman.db").read_bytes() for value in values)
+    assert all(value.encode() in database_bytes(settings) for value in values)
+    assert not key_file(settings).exists()
+
+    upgrade_database(app)
+    assert_absent(settings, *values)
+    assert key_file(settings).exists()
+    assert_plain_values(app, *values)
+    assert len(stored_tokens(settings)) == 4
+
+    with app.app_context():  # running 0006 again over encrypted rows changes nothing
+        stamp(revision=BEFORE)
+        upgrade()
+    assert_plain_values(app, *values)
+
+    with app.app_context():  # and the downgrade gives the plain values back
+        downgrade(revision=BEFORE)
+    with sqlite3.connect(settings.data_dir / "scriptman.db") as connection:
+        assert json.loads(connection.execute("SELECT secret_params FROM executions").fetchone()[0]) == {
+            "TOKEN": values[1]
+        }
+    connection.close()
+
+
+def test_rotation_re_encrypts_everything_and_a_running_app_follows(
+    client: FlaskClient, app: Flask, settings: Settings, cli_env: dict[str, str]
+) -> None:
+    default, given = unique("default"), unique("given")
+    script = create_script(client, "hasher", HASH_SECRETS, parameters=secret_parameters(default))
+    first = wait_final(client, execute(client, script["id"], {"API_KEY": given})["id"])
+    client.post(
+        "/api/schedules", json={"name": "n", "script_id": script["id"], "cron": "@daily", "params": {"API_KEY": given}}
+    )
+    (old_key,) = file_keys(settings)
+    before = stored_tokens(settings)
+
+    result = CliRunner().invoke(main, ["rotate-secrets-key"], env=cli_env)
+    assert result.exit_code == 0, result.output
+    for line in ("runs' secret values: 1", "schedules' parameter values: 1", "scripts' secret defaults: 1"):
+        assert line in result.output
+    assert "1 old key(s) removed" in result.output and "back up" in result.output
+
+    (new_key,) = file_keys(settings)
+    assert new_key != old_key
+    after = stored_tokens(settings)
+    assert len(after) == len(before) and not set(after) & set(before)
+    for token in after:
+        Fernet(new_key).decrypt(token.encode())
+        with pytest.raises(InvalidToken):
+            Fernet(old_key).decrypt(token.encode())
+    assert_absent(settings, default, given, *before)  # no old token lingers in free space or the WAL
+    # the app that was running meanwhile re-reads the key file: old data opens, new runs work
+    assert client.get(f"/api/executions/{first['id']}").status_code == 200
+    again = wait_final(client, execute(client, script["id"], {"API_KEY": given})["id"])
+    assert again["result"] == first["result"] == {"TOKEN": sha(default), "API_KEY": sha(given)}
+    with app.app_context():
+        assert db.session.get(Execution, first["id"]).secret_params == {"TOKEN": default, "API_KEY": given}
+
+
+def test_rotation_with_keys_from_the_environment(tmp_path: Path) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    app = create_app(make_settings(tmp_path, secrets_key=old), {"TESTING": True})
+    upgrade_database(app)
+    create_script(app.test_client(), "s", "print(1)", parameters=[{"name": "T", "type": "secret", "default": "v"}])
+    with app.app_context():
+        with pytest.raises(SecretsKeyError, match="SCRIPTMAN_SECRETS_KEY=<new key>,<current key>"):
+            rotate_key(app.extensions["scriptman.secretbox"])
+        db.engine.dispose()
+    assert not key_file(make_settings(tmp_path)).exists()  # an environment key never writes the file
+
+    both = create_app(make_settings(tmp_path, secrets_key=f"{new}, {old}"), {"TESTING": True})
+    with both.app_context():
+        done = rotate_key(both.extensions["scriptman.secretbox"])
+        assert done.counts["scripts' secret defaults"] == 1 and done.old_keys == 1
+        db.engine.dispose()
+    only_new = create_app(make_settings(tmp_path, secrets_key=new), {"TESTING": True})
+    with only_new.app_context():
+        assert db.session.get(Script, 1).parameters[0]["default"] == "v"
+        db.engine.dispose()
+
+
+def test_a_wrong_or_missing_key_is_a_clear_error_not_garbage(
+    client: FlaskClient, app: Flask, settings: Settings
+) -> None:
+    script = create_script(client, "s", "print(1)", parameters=[{"name": "T", "type": "secret", "default": "v"}])
+    verify_key(app)
+    good = key_file(settings).read_text()
+
+    key_file(settings).write_text(Fernet.generate_key().decode() + "\n")
+    response = client.get(f"/api/scripts/{script['id']}")
+    assert response.status_code == 500 and response.json["title"] == "Secrets key problem"
+    assert "cannot be decrypted" in response.json["detail"] and "key is wrong" in response.json["detail"]
+    with pytest.raises(SecretsKeyError, match="key is wrong"):
+        verify_key(app)  # what `scriptman serve` runs before serving
+
+    key_file(settings).unlink()
+    response = client.get(f"/api/scripts/{script['id']}")
+    assert response.status_code == 500 and "does not exist" in response.json["detail"]
+    with pytest.raises(SecretsKeyError, match="does not exist"):
+        verify_key(app)
+
+    key_file(settings).write_text(good)
+    assert client.get(f"/api/scripts/{script['id']}").status_code == 200
+    with app.app_context():
+        assert check_keys(db.session.connection(), app.extensions["scriptman.secretbox"], sample=None) == 2
+        db.session.remove()
+
+
+def test_a_malformed_environment_key_stops_the_start(tmp_path: Path) -> None:
+    with pytest.raises(SecretsKeyError, match="SCRIPTMAN_SECRETS_KEY: key 1 is not a Fernet key"):
+        create_app(make_settings(tmp_path, secrets_key="not-a-key"))
+
+
+def test_the_command_refuses_to_rotate_when_secrets_do_not_open(
+    client: FlaskClient, settings: Settings, cli_env: dict[str, str]
+) -> None:
+    create_script(client, "s", "print(1)", parameters=[{"name": "T", "type": "secret", "default": "v"}])
+    wrong = Fernet.generate_key().decode()
+    key_file(settings).write_text(wrong + "\n")
+    result = CliRunner().invoke(main, ["rotate-secrets-key"], env=cli_env)
+    assert result.exit_code == 1 and "cannot be decrypted" in result.output
+    assert file_keys(settings) == [wrong]  # nothing changed
