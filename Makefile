@@ -12,7 +12,7 @@ FRONTEND_SRC := $(shell find $(FRONTEND)/src $(FRONTEND)/public -type f 2>/dev/n
 	$(FRONTEND)/index.html $(FRONTEND)/vite.config.ts $(FRONTEND)/package-lock.json
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install frontend run test test-deps lint bench bench-ui screenshots clean
+.PHONY: install frontend api-types run test test-deps lint bench bench-ui screenshots clean
 
 install: $(STAMP) frontend
 
@@ -34,6 +34,13 @@ $(FRONTEND_BUILD): $(FRONTEND_DEPS) $(FRONTEND_SRC)
 	cd $(FRONTEND) && $(NPM) run --silent build
 	touch $@
 
+# The API contract the web app is typed against: the backend's OpenAPI document (no server needed)
+# and the TypeScript generated from it. Both are committed; `make test` fails when they are stale.
+api-types: $(STAMP) $(FRONTEND_DEPS)
+	$(PY) $(FRONTEND)/scripts/dump_openapi.py > $(FRONTEND)/openapi.json.tmp || { rm -f $(FRONTEND)/openapi.json.tmp; exit 1; }
+	mv $(FRONTEND)/openapi.json.tmp $(FRONTEND)/openapi.json
+	cd $(FRONTEND) && $(NPM) run --silent api-types
+
 run: install
 	$(VENV)/bin/scriptman db upgrade
 	$(VENV)/bin/scriptman serve
@@ -54,7 +61,8 @@ test-deps:
 
 test: install test-deps
 	$(VENV)/bin/ruff check backend tests
-	cd $(FRONTEND) && $(NPM) run --silent typecheck && $(NPM) test --silent
+	cd $(FRONTEND) && $(NPM) run --silent typecheck && $(NPM) run --silent lint && $(NPM) test --silent
+	$(FRONTEND)/scripts/check-api-types.sh $(PY)
 	SCRIPTMAN_CHROMIUM=$(CHROMIUM) $(VENV)/bin/python -m pytest -q
 
 # Re-takes the README's screenshots from a real browser session (the end-to-end tests).

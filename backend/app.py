@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response, request
 from flask_openapi3 import Info, OpenAPI
 
-from backend import __version__
+from backend import __version__, secretbox
 from backend.config import Settings
 from backend.errors import (
     PayloadTooLarge,
@@ -22,7 +22,6 @@ from backend.errors import (
 from backend.extensions import db, migrate
 from backend.openapi_doc import DocumentedOpenAPI
 from backend.schemas.common import Problem
-from backend.services import secretbox
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -85,15 +84,16 @@ def _register_security(app: OpenAPI, settings: Settings) -> None:
 
 
 def _register_blueprints(app: OpenAPI) -> None:
-    from backend.api import audit, auth, executions, logs, runs, schedules, scripts, spa, stats, system, users
+    from backend.api import audit, auth, executions, files, logs, runs, schedules, scripts, spa, stats, system, users
 
-    for module in (system, auth, users, audit, scripts, runs, executions, logs, schedules, stats):
+    for module in (system, auth, users, audit, scripts, runs, executions, logs, files, schedules, stats):
         app.register_api(module.bp)
     app.register_blueprint(spa.bp)  # last: its catch-all must not shadow anything
 
 
 def _register_services(app: OpenAPI, settings: Settings) -> None:
     """Long-lived services live on ``app.extensions``; the server or a test starts them."""
+    from backend.services.executions import schedule_retry
     from backend.services.executor.containment import harden_home
     from backend.services.executor.local import LocalExecutor
     from backend.services.scheduler import SchedulerService
@@ -103,7 +103,11 @@ def _register_services(app: OpenAPI, settings: Settings) -> None:
     scheduler = SchedulerService(app, settings)
     app.extensions["scriptman.executor"] = executor
     app.extensions["scriptman.scheduler"] = scheduler
-    app.extensions["scriptman.on_finished"] = on_execution_finished
+    # what happens when a run ends, in order: a retry is queued, the schedule learns its status
+    app.extensions["scriptman.run_end_listeners"] = [
+        schedule_retry,
+        lambda execution, _script: on_execution_finished(execution),
+    ]
 
     def start_services() -> None:
         harden_home(settings)  # before any run: folder modes that keep a run-as user out of data/

@@ -8,20 +8,13 @@ import sys
 import click
 
 from backend.config import Settings
+from backend.database import upgrade_database
 
 
 def _app(settings: Settings | None = None):  # type: ignore[no-untyped-def]
     from backend.app import create_app
 
     return create_app(settings)
-
-
-def upgrade_database(app) -> None:  # type: ignore[no-untyped-def]
-    """Apply every pending migration; the schema is created only this way."""
-    from flask_migrate import upgrade
-
-    with app.app_context():
-        upgrade()
 
 
 @click.group()

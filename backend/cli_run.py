@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
+from typing import Any
 
 import click
 
@@ -12,12 +12,10 @@ from backend.config import Settings
 from backend.errors import ProblemError
 from backend.extensions import db
 from backend.models import Execution, ExecutionStatus, Trigger
-from backend.services import executions, scripts
+from backend.services import executions, logstream, scripts
 from backend.services.executor import runner, workspace
 from backend.services.executor.claim import claim
-from backend.services.executor.logfile import read_records
 
-FOLLOW_POLL_SECONDS = 0.2
 EXIT_BY_STATUS = {"timed_out": 124, "cancelled": 130, "interrupted": 75}
 
 
@@ -45,26 +43,29 @@ def run_script(app, name: str, pairs: tuple[str, ...]) -> int:  # type: ignore[n
     worker = threading.Thread(target=runner.execute, args=(app, execution_id), daemon=True) if own else None
     if worker:
         worker.start()
-    log_path = str(workspace.run_paths(settings, execution_id).log)
-    offset = 0
-    while True:
-        for record in read_records(log_path, offset):
-            offset = record.next_offset
-            stream = sys.stderr if record.stream in ("err", "sys") else sys.stdout
-            prefix = "# " if record.stream == "sys" else ""
-            print(prefix + record.text, file=stream, flush=True)
+
+    def lookup() -> dict[str, Any] | None:
         with app.app_context():
-            current = db.session.get(Execution, execution_id)
-            status = current.status if current else ExecutionStatus.FAILED.value
-            exit_code = current.exit_code if current else 1
-            db.session.remove()
-        if ExecutionStatus(status).is_final and (worker is None or not worker.is_alive()):
-            for record in read_records(log_path, offset):
-                print(("# " if record.stream == "sys" else "") + record.text, flush=True)
-            break
-        time.sleep(FOLLOW_POLL_SECONDS)
+            try:
+                row = db.session.get(Execution, execution_id)
+                return {"status": row.status, "exit_code": row.exit_code} if row else None
+            finally:
+                db.session.remove()
+
+    final: dict[str, Any] = {"status": ExecutionStatus.FAILED.value, "exit_code": None}
+    log_path = str(workspace.run_paths(settings, execution_id).log)
+    for event in logstream.events(log_path, 0, lookup):
+        if event.kind == "record" and event.record is not None:
+            record = event.record
+            stream = sys.stderr if record.stream in ("err", "sys") else sys.stdout
+            print(("# " if record.stream == "sys" else "") + record.text, file=stream, flush=True)
+        elif event.kind == "end" and event.status is not None:
+            final = event.status
+    if worker:
+        worker.join()  # the run-end listeners (a retry, a schedule's status) finish before we exit
+    status, exit_code = final["status"], final.get("exit_code")
     if status == ExecutionStatus.SUCCEEDED.value:
         return 0
     if exit_code is not None and exit_code > 0:
-        return exit_code
+        return int(exit_code)
     return EXIT_BY_STATUS.get(status, 1)

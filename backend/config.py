@@ -50,8 +50,6 @@ class Settings(BaseSettings):
     secrets_key: str | None = None
     admin_password: str | None = None
     max_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
-    executor: Literal["local", "celery"] = "local"
-    redis_url: str | None = None
     default_timeout_seconds: int = Field(default=300, ge=1)
     kill_grace_seconds: float = Field(default=5.0, ge=0)
     max_code_bytes: int = Field(default=1_000_000, ge=1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -29,6 +30,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def upgrade_database(app: Flask) -> None:
+    """Apply every pending migration; the schema is created only this way (CLI, server, tests)."""
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
 
 
 def is_sqlite() -> bool:

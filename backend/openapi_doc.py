@@ -34,8 +34,8 @@ from typing import Any
 
 from flask_openapi3 import OpenAPI
 
-from backend.api.policies import SAFE_METHODS, Policy, policy_for, required_role
 from backend.errors import PROBLEM_MIME
+from backend.policies import SAFE_METHODS, Policy, policy_for, required_role
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # backend.app.JSON_METHODS: the JSON guard reads these
 PROBLEM_REF = "#/components/schemas/Problem"

@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request, session
 
-from backend.api.policies import SAFE_METHODS, Policy, policy_for, required_role
 from backend.config import Settings
 from backend.errors import Forbidden, Unauthorized
 from backend.models import Role, User
+from backend.policies import SAFE_METHODS, Policy, policy_for, required_role
 from backend.services import audit
 from backend.services.auth import sessions, tokens
 

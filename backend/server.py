@@ -41,7 +41,7 @@ class _Server(BaseApplication):  # type: ignore[misc]
 
     def load(self):  # type: ignore[no-untyped-def]
         from backend.app import create_app
-        from backend.cli import upgrade_database
+        from backend.database import upgrade_database
         from backend.services.secret_storage import verify_key
 
         app = create_app(self.settings)

@@ -2,6 +2,9 @@
 
 Installed as Flask's ``test_client_class`` by conftest, so ``app.test_client()`` acts as an admin,
 ``app.test_client(role="viewer")`` as a viewer and ``app.test_client(role=None)`` as nobody.
+
+Responses are buffered unless a test asks for a stream (``buffered=False``): the body is read and
+the response closed at once, as a WSGI server closes it, so a file a download opened is closed too.
 """
 
 from __future__ import annotations
@@ -32,4 +35,5 @@ class AuthClient(FlaskClient):
     def open(self, *args: Any, **kwargs: Any) -> Any:
         if self.role and "HTTP_AUTHORIZATION" not in self.environ_base:
             self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token_for(self.application, self.role)}"
+        kwargs.setdefault("buffered", True)
         return super().open(*args, **kwargs)

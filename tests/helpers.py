@@ -8,6 +8,8 @@ from typing import Any
 from flask.testing import FlaskClient
 
 FINAL = {"succeeded", "failed", "timed_out", "cancelled", "interrupted"}
+# A run that stays active until it is cancelled (or for SECONDS, when the script declares it).
+HOLD = "import os, time\nprint('started', flush=True)\ntime.sleep(float(os.environ.get('SECONDS', '30')))\n"
 
 
 def create_script(client: FlaskClient, name: str, code: str, language: str = "python", **fields: Any) -> dict:
@@ -51,3 +53,13 @@ def wait_status(client: FlaskClient, execution_id: int, status: str, timeout: fl
 def log_text(client: FlaskClient, execution_id: int, settings: Any) -> str:
     path = settings.logs_dir / f"execution_{execution_id}.log"
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+def wait_started(client: FlaskClient, execution_id: int) -> None:
+    """Wait for a ``HOLD`` run's first line.
+
+    A ``running`` status is not enough before a cancel: the row says running while the environment
+    is prepared, and a cancel that lands before the supervisor is up is not delivered to it.
+    """
+    settings = client.application.extensions["scriptman.settings"]
+    wait_for(lambda: " out started" in log_text(client, execution_id, settings), message="the script to start")

@@ -9,8 +9,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from backend.api.policies import Policy, policy_for
+from backend.policies import Policy, policy_for
 from tests.auth_client import token_for
+from tests.conftest import AppFactory, make_settings
 from tests.helpers import create_script
 
 PUBLIC_ENDPOINTS = {"system.health", "system.openapi_document", "auth.login", "auth.current_session", "static"}
@@ -55,7 +56,7 @@ def test_public_routes_answer_without_login(app: Flask) -> None:
     assert anonymous.get("/api/health").status_code == 200
     assert anonymous.get("/api/openapi.json").status_code == 200
     public = {rule.endpoint for rule in app.url_map.iter_rules() if policy_for(rule.endpoint) == Policy.PUBLIC}
-    assert public - PUBLIC_ENDPOINTS <= {e for e in public if e.startswith(("openapi.", "spa.", "hooks."))}
+    assert public - PUBLIC_ENDPOINTS <= {e for e in public if e.startswith(("openapi.", "spa."))}
 
 
 ROLE_MATRIX = [
@@ -141,16 +142,11 @@ def test_logout_and_password_change_end_sessions(app: Flask) -> None:
     )
 
 
-def test_a_forged_or_foreign_session_cookie_is_not_accepted(app: Flask, tmp_path: Any) -> None:
-    from backend.app import create_app
-    from backend.cli import upgrade_database
-    from tests.conftest import make_settings
-
+def test_a_forged_or_foreign_session_cookie_is_not_accepted(app: Flask, make_app: AppFactory, tmp_path: Any) -> None:
     browser, _ = _logged_in(app)
     cookie = browser.get_cookie("scriptman_session")
     assert cookie is not None
-    other = create_app(make_settings(tmp_path / "other"), {"TESTING": True})
-    upgrade_database(other)
+    other = make_app(make_settings(tmp_path / "other"), start=False)
     stranger = other.test_client(role=None)
     stranger.set_cookie("scriptman_session", cookie.value)
     assert stranger.get("/api/auth/me").status_code == 401

@@ -123,14 +123,14 @@ def test_this_machines_cgroups_cap_processes_for_root(tmp_path: Path) -> None:
     run.create(max_processes=5, memory_bytes=None)
     try:
         script = "for i in 1 2 3 4 5 6 7 8; do sleep 30 & done; wait"
-        shell = subprocess.Popen(["bash", "-c", script], preexec_fn=run.join, stderr=subprocess.PIPE)
-        # 5 processes in all: bash and 4 sleeps; the 6th fork is refused ("retry: Resource temporarily unavailable")
-        line = shell.stderr.readline() if shell.stderr else b""
-        assert b"fork" in line
-        assert len(run.pids()) <= 5
-        assert run.kill() is True
-        assert run.pids() == []
-        shell.wait(timeout=5)
+        with subprocess.Popen(["bash", "-c", script], preexec_fn=run.join, stderr=subprocess.PIPE) as shell:
+            # 5 processes in all: bash and 4 sleeps; the 6th fork is refused ("retry: Resource temporarily unavailable")
+            line = shell.stderr.readline() if shell.stderr else b""
+            assert b"fork" in line
+            assert len(run.pids()) <= 5
+            assert run.kill() is True
+            assert run.pids() == []
+            shell.wait(timeout=5)
     finally:
         run.kill()
         run.remove()

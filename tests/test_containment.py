@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from backend.app import create_app
-from backend.cli import upgrade_database
 from backend.config import Settings
-from backend.services.executor import sandbox
-from tests.conftest import make_settings
 from tests.helpers import create_script, execute, log_text, wait_final
 
 
@@ -59,19 +52,6 @@ def test_per_script_limits_are_validated(client: FlaskClient) -> None:
 def test_health_reports_the_sandbox_status(client: FlaskClient) -> None:
     health = client.get("/api/health").json
     assert health["sandbox"]["mode"] == "none" and isinstance(health["sandbox"]["available"], bool)
-
-
-@pytest.fixture
-def sandboxed(tmp_path: Path) -> Iterator[tuple[Flask, FlaskClient, Settings]]:
-    detail = sandbox.probe()
-    if detail != "ok":
-        pytest.skip(f"bubblewrap cannot run here: {detail}")
-    settings = make_settings(tmp_path, sandbox="bwrap")
-    app = create_app(settings, {"TESTING": True})
-    upgrade_database(app)
-    app.extensions["scriptman.start_services"]()
-    yield app, app.test_client(), settings
-    app.extensions["scriptman.stop_services"]()
 
 
 ESCAPE_PROBE = """

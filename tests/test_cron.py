@@ -99,6 +99,15 @@ def test_fall_back_fires_a_fixed_time_once_and_a_wildcard_hour_on_real_time() ->
     ]
 
 
+def test_a_tick_in_the_repeated_hour_is_recognised_when_given_in_utc() -> None:
+    # The scheduler hands ticks over in UTC; Python never finds 02:30 CEST (a time that happens twice)
+    # equal to the same instant in another zone, so comparing with == missed the fire (PEP 495).
+    fixed, hourly = cron.parse("30 2 * * *", BERLIN), cron.parse("30 * * * *", BERLIN)
+    first, second = datetime(2026, 10, 25, 0, 30, tzinfo=UTC), datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+    assert cron.is_fire_time(fixed, first) and not cron.is_fire_time(fixed, second)
+    assert cron.is_fire_time(hourly, first) and cron.is_fire_time(hourly, second)
+
+
 def test_the_previous_fire_time_and_counting_agree_with_next_times() -> None:
     spec = cron.parse("*/15 * * * *", "UTC")
     moment = datetime(2026, 6, 1, 10, 7, tzinfo=UTC)

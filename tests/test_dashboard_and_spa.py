@@ -10,8 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from backend.app import create_app
-from backend.cli import upgrade_database
-from tests.conftest import make_settings
+from tests.conftest import AppFactory, make_settings
 from tests.helpers import create_script, execute, wait_final
 
 
@@ -41,15 +40,13 @@ def test_stats_without_runs_have_no_success_rate_and_bad_days_are_refused(client
 
 
 @pytest.fixture
-def spa_app(tmp_path: Path) -> Flask:
+def spa_app(tmp_path: Path, make_app: AppFactory) -> Flask:
     dist = tmp_path / "dist"
     (dist / "assets").mkdir(parents=True)
     (dist / "index.html").write_text("<!doctype html><div id=app></div>")
     (dist / "assets" / "index-abc123.js").write_text("console.log(1)")
     (tmp_path / "secret.txt").write_text("outside")
-    app = create_app(make_settings(tmp_path, frontend_dist=dist), {"TESTING": True})
-    upgrade_database(app)
-    return app
+    return make_app(frontend_dist=dist, start=False)
 
 
 def test_the_built_app_is_served_with_client_side_routes_falling_back(spa_app: Flask) -> None:
@@ -66,9 +63,9 @@ def test_the_built_app_is_served_with_client_side_routes_falling_back(spa_app: F
     assert b"outside" not in browser.get("/%2e%2e/secret.txt").data
 
 
-def test_api_and_hook_paths_never_fall_back_to_the_app(spa_app: Flask) -> None:
+def test_api_paths_never_fall_back_to_the_app(spa_app: Flask) -> None:
     browser = spa_app.test_client(role=None)
-    for method, path in (("GET", "/api/nope"), ("POST", "/api/nope"), ("GET", "/api"), ("GET", "/hooks/x")):
+    for method, path in (("GET", "/api/nope"), ("POST", "/api/nope"), ("GET", "/api")):
         response = browser.open(path, method=method)
         assert response.status_code == 404, (method, path)
         assert b"<div id=app>" not in response.data

@@ -8,20 +8,22 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import zipfile
 from pathlib import Path
 
+import click
 import psutil
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from backend.cli_run import run_script
 from backend.config import Settings
 from backend.extensions import db
 from backend.models import Execution
 from backend.services.executor.local import LocalExecutor
-from tests.helpers import create_script, execute, log_text, wait_final, wait_for, wait_status
+from tests.conftest import AppFactory
+from tests.helpers import HOLD, create_script, execute, log_text, wait_final, wait_for, wait_started
 
 PY_PARAMS = """
 import json, os
@@ -85,18 +87,13 @@ def test_plain_stdout_gives_no_result(client: FlaskClient) -> None:
     assert done["result"] is None and done["status"] == "succeeded"
 
 
-def test_a_result_over_the_limit_fails_the_run_with_a_clear_error(tmp_path: Path) -> None:
-    from tests.conftest import make_settings
-
-    app, client = _app(make_settings(tmp_path, max_result_bytes=100))
-    try:
-        code = "import json, os\njson.dump({'x': 'y' * 500}, open(os.environ['SCRIPTMAN_RESULT'], 'w'))\n"
-        done = wait_final(client, execute(client, create_script(client, "big", code)["id"])["id"])
-        assert done["status"] == "failed"
-        assert done["result"] is None
-        assert "over the limit" in done["error"]
-    finally:
-        app.extensions["scriptman.stop_services"]()
+def test_a_result_over_the_limit_fails_the_run_with_a_clear_error(make_app: AppFactory) -> None:
+    client = make_app(max_result_bytes=100).test_client()
+    code = "import json, os\njson.dump({'x': 'y' * 500}, open(os.environ['SCRIPTMAN_RESULT'], 'w'))\n"
+    done = wait_final(client, execute(client, create_script(client, "big", code)["id"])["id"])
+    assert done["status"] == "failed"
+    assert done["result"] is None
+    assert "over the limit" in done["error"]
 
 
 def test_a_non_zero_exit_code_fails_the_run(client: FlaskClient) -> None:
@@ -140,16 +137,21 @@ def test_cancel_kills_a_running_script_and_its_grandchild(client: FlaskClient, s
     assert client.post(f"/api/executions/{run['id']}/cancel").status_code == 409
 
 
+HOLD_PARAMS = [{"name": "SECONDS", "type": "number", "default": 30}]
+
+
 def test_cancelling_a_queued_run_removes_it_from_the_queue(client: FlaskClient, settings: Settings) -> None:
-    script = create_script(client, "hold", "import time\ntime.sleep(30)", max_concurrent=1)
+    script = create_script(client, "hold", HOLD, parameters=HOLD_PARAMS, max_concurrent=1)
     first = execute(client, script["id"])
     second = execute(client, script["id"])
-    wait_status(client, first["id"], "running")
+    wait_started(client, first["id"])
     assert client.get(f"/api/executions/{second['id']}").json["status"] == "queued"
     assert client.post(f"/api/executions/{second['id']}/cancel").json["status"] == "cancelled"
     client.post(f"/api/executions/{first['id']}/cancel")
-    wait_final(client, first["id"])
-    time.sleep(0.5)
+    assert wait_final(client, first["id"])["status"] == "cancelled"
+    # queued after the cancelled one, and one at a time: once it has run, the queue went past the second
+    third = execute(client, script["id"], {"SECONDS": 0})
+    assert wait_final(client, third["id"])["status"] == "succeeded"
     assert client.get(f"/api/executions/{second['id']}").json["status"] == "cancelled"
     assert not (settings.workspaces_dir / f"execution_{second['id']}").exists()
 
@@ -183,8 +185,9 @@ def test_a_script_limit_of_one_runs_its_runs_one_at_a_time(client: FlaskClient) 
 
 
 def test_the_refuse_policy_answers_409_while_a_run_is_in_progress(client: FlaskClient) -> None:
-    script = create_script(client, "once", "import time\ntime.sleep(30)", max_concurrent=1, concurrency_policy="refuse")
+    script = create_script(client, "once", HOLD, max_concurrent=1, concurrency_policy="refuse")
     first = execute(client, script["id"])
+    wait_started(client, first["id"])
     response = client.post(f"/api/scripts/{script['id']}/execute", json={})
     assert response.status_code == 409 and response.content_type == "application/problem+json"
     client.post(f"/api/executions/{first['id']}/cancel")
@@ -249,9 +252,9 @@ def test_invalid_params_are_a_422_naming_the_parameter(client: FlaskClient) -> N
 
 
 def test_a_running_execution_cannot_be_deleted_but_a_finished_one_can(client: FlaskClient, settings: Settings) -> None:
-    script = create_script(client, "del", "import time\ntime.sleep(30)")
+    script = create_script(client, "del", HOLD, parameters=HOLD_PARAMS)
     run = execute(client, script["id"])
-    wait_status(client, run["id"], "running")
+    wait_started(client, run["id"])
     assert client.delete(f"/api/executions/{run['id']}").status_code == 409
     assert client.delete(f"/api/scripts/{script['id']}").status_code == 409
     client.post(f"/api/executions/{run['id']}/cancel")
@@ -297,31 +300,32 @@ def test_a_running_row_left_by_a_previous_process_becomes_interrupted(app: Flask
         restarted.stop()
 
 
-def test_a_run_survives_a_server_restart_and_is_reattached(app: Flask, settings: Settings) -> None:
+GATED = """import os, time
+print('a', flush=True)
+while not os.path.exists(os.environ['GATE']):
+    time.sleep(0.02)
+print('b')
+"""
+
+
+def test_a_run_survives_a_server_restart_and_is_reattached(app: Flask, settings: Settings, tmp_path: Path) -> None:
     client = app.test_client()
-    script = create_script(client, "long", "import time\nprint('a', flush=True)\ntime.sleep(1.5)\nprint('b')")
-    run = execute(client, script["id"])
+    gate = tmp_path / "gate"
+    script = create_script(client, "long", GATED, parameters=[{"name": "GATE", "type": "string"}])
+    run = execute(client, script["id"], {"GATE": str(gate)})
     wait_for(lambda: " out a" in log_text(client, run["id"], settings), message="first line")
     app.extensions["scriptman.stop_services"]()  # the "old server" goes away; the supervisor does not
     restarted = LocalExecutor(app, settings)
     app.extensions["scriptman.executor"] = restarted
     restarted.start()
     try:
+        assert client.get(f"/api/executions/{run['id']}").json["status"] == "running"
+        gate.touch()  # the run ends only now, under the new server
         done = wait_final(client, run["id"])
         assert done["status"] == "succeeded"
         assert " out b" in log_text(client, run["id"], settings)
     finally:
         restarted.stop()
-
-
-def _app(settings: Settings) -> tuple[Flask, FlaskClient]:
-    from backend.app import create_app
-    from backend.cli import upgrade_database
-
-    app = create_app(settings, {"TESTING": True})
-    upgrade_database(app)
-    app.extensions["scriptman.start_services"]()
-    return app, app.test_client()
 
 
 def make_wheel(folder: Path, name: str = "tinypkg", version: str = "0.1") -> Path:
@@ -406,10 +410,8 @@ def test_the_cli_runs_a_script_and_exits_with_its_code(app: Flask, settings: Set
     )
     assert result.returncode == 4, result.stderr
     assert "hi main.py you" in result.stdout
-    bad = subprocess.run(
-        [str(scriptman), "run", "nope"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert bad.returncode != 0 and "No script is named" in bad.stderr
+    with pytest.raises(click.ClickException, match="No script is named 'nope'"):  # click prints it, exits 1
+        run_script(app, "nope", ())
 
 
 def test_many_threads_submitting_at_once_all_finish(client: FlaskClient, app: Flask) -> None:

@@ -20,15 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from backend.app import create_app
-from backend.cli import upgrade_database
 from backend.config import Settings
 from backend.services.executor import beneath, sandbox
-from tests.conftest import make_settings
+from tests.conftest import AppFactory, make_settings
 from tests.helpers import create_script, execute, log_text, wait_final, wait_for, wait_status
 
 INSIDE_PASSWD = b"inside passwd: the script's own harmless file\n"
@@ -70,25 +67,16 @@ def _racer_code(settings: Settings) -> str:
     return code.replace("DATA_DIR", repr(str(settings.data_dir)))
 
 
-def _app_with_marker(tmp_path: Path, **overrides: object) -> tuple[Flask, Settings, bytes]:
+@pytest.fixture(params=["none", "bwrap"])
+def racing(request: pytest.FixtureRequest, tmp_path: Path, make_app: AppFactory) -> tuple[FlaskClient, Settings, bytes]:
     """An app like conftest's whose data/secret_key holds a unique marker (it becomes its key)."""
-    settings = make_settings(tmp_path, **overrides)
+    if request.param == "bwrap" and (detail := sandbox.probe()) != "ok":
+        pytest.skip(f"bubblewrap cannot run here: {detail}")
+    settings = make_settings(tmp_path, sandbox=request.param)
     marker = f"data-dir-marker-{uuid.uuid4().hex}".encode()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     (settings.data_dir / "secret_key").write_bytes(marker)
-    app = create_app(settings, {"TESTING": True})
-    upgrade_database(app)
-    app.extensions["scriptman.start_services"]()
-    return app, settings, marker
-
-
-@pytest.fixture(params=["none", "bwrap"])
-def racing(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[FlaskClient, Settings, bytes]]:
-    if request.param == "bwrap" and (detail := sandbox.probe()) != "ok":
-        pytest.skip(f"bubblewrap cannot run here: {detail}")
-    app, settings, marker = _app_with_marker(tmp_path, sandbox=request.param)
-    yield app.test_client(), settings, marker
-    app.extensions["scriptman.stop_services"]()
+    return make_app(settings).test_client(), settings, marker
 
 
 def _foreign(data: bytes, marker: bytes) -> list[bytes]:

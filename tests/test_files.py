@@ -6,13 +6,15 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
 from backend.config import Settings
-from tests.helpers import create_script, wait_final
+from tests.conftest import AppFactory, build_app, close_app, make_settings
+from tests.helpers import create_script, execute, wait_final
 
 PRODUCER = """
 import os, scriptman
@@ -105,14 +107,8 @@ def test_upload_names_that_leave_nothing_safe_are_refused(client: FlaskClient, n
     assert client.get("/api/executions").json["total"] == 0
 
 
-def test_an_oversized_upload_is_413_and_creates_no_run(tmp_path: Path) -> None:
-    from backend.app import create_app
-    from backend.cli import upgrade_database
-    from tests.conftest import make_settings
-
-    app = create_app(make_settings(tmp_path, max_request_bytes=1024), {"TESTING": True})
-    upgrade_database(app)
-    client = app.test_client()
+def test_an_oversized_upload_is_413_and_creates_no_run(tmp_path: Path, make_app: AppFactory) -> None:
+    client = make_app(max_request_bytes=1024, start=False).test_client()
     script = create_script(client, "small", "pass")
     data = {"f": (io.BytesIO(b"x" * 4096), "big.bin")}
     response = client.post(f"/api/scripts/{script['id']}/execute", data=data, content_type="multipart/form-data")
@@ -141,49 +137,67 @@ open("inner/ok.txt", "w").write("fine")
 os.symlink(os.path.abspath("inner/ok.txt"), "inner/inside_link")
 """
 
+# Each payload and the one answer it gets: 400 for a path that tries to leave (it names the path),
+# 404 for what is not served: links, a FIFO, a folder, a missing file, a URL no route matches.
 TRAVERSAL = [
-    "../execution_1/main.py",
-    "..%2fexecution_1%2fmain.py",
-    "%2e%2e/%2e%2e/etc/passwd",
-    "..%252f..%252fetc%252fpasswd",
-    "inner/../../x",
-    "inner/..%2f..%2fx",
-    "/etc/passwd",
-    "%2fetc%2fpasswd",
-    "//etc/passwd",
-    "\\etc\\passwd",
-    "..\\..\\etc\\passwd",
-    "passwd_link",
-    "etc_dir/passwd",
-    "etc_dir",
-    "loop",
-    "fifo",
-    "inner/inside_link",
-    "inner",
-    "nope.txt",
-    "inner/nope/deeper",
-    "main.py%00.txt",
-    ".scriptman/../../../etc/passwd",
-    "....//....//etc/passwd",
-    "%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd",
+    ("../execution_1/main.py", 400),
+    ("..%2fexecution_1%2fmain.py", 400),
+    ("%2e%2e/%2e%2e/etc/passwd", 400),
+    ("..%252f..%252fetc%252fpasswd", 404),  # decoded once: a (missing) file named "..%2f.."
+    ("inner/../../x", 400),
+    ("inner/..%2f..%2fx", 400),
+    ("/etc/passwd", 404),
+    ("%2fetc%2fpasswd", 404),
+    ("//etc/passwd", 404),
+    ("\\etc\\passwd", 400),
+    ("..\\..\\etc\\passwd", 400),
+    ("passwd_link", 404),
+    ("etc_dir/passwd", 404),
+    ("etc_dir", 404),
+    ("loop", 404),
+    ("fifo", 404),
+    ("inner/inside_link", 404),
+    ("inner", 404),
+    ("nope.txt", 404),
+    ("inner/nope/deeper", 404),
+    ("main.py%00.txt", 400),
+    (".scriptman/../../../etc/passwd", 400),
+    ("....//....//etc/passwd", 404),
+    ("%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd", 404),
 ]
 
 
-@pytest.mark.parametrize("payload", TRAVERSAL)
-def test_no_path_payload_reaches_outside_the_workspace(client: FlaskClient, payload: str) -> None:
-    victim = wait_final(
-        client, client.post(f"/api/scripts/{create_script(client, 'victim', 'pass')['id']}/execute", json={}).json["id"]
-    )
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlaskClient, str]]:
+    """A finished run (id 2) whose workspace holds links out, a loop, a FIFO; run 1 is a neighbour to reach for."""
+    app = build_app(make_settings(tmp_path_factory.mktemp("planted")))
+    app.extensions["scriptman.start_services"]()
+    client = app.test_client()
+    victim = wait_final(client, execute(client, create_script(client, "victim", "pass")["id"])["id"])
     assert victim["id"] == 1
-    script = create_script(client, "planter", PLANTER)
-    run = wait_final(client, client.post(f"/api/scripts/{script['id']}/execute", json={}).json["id"])
+    run = wait_final(client, execute(client, create_script(client, "planter", PLANTER)["id"])["id"])
     assert run["status"] == "succeeded"
-    base = f"/api/executions/{run['id']}"
-    assert client.get(f"{base}/files/inner/ok.txt").data == b"fine"
+    yield client, f"/api/executions/{run['id']}"
+    close_app(app)
+
+
+@pytest.mark.parametrize(("payload", "status"), TRAVERSAL)
+def test_no_path_payload_reaches_outside_the_workspace(
+    planted: tuple[FlaskClient, str], payload: str, status: int
+) -> None:
+    client, base = planted
     for url in (f"{base}/files/{payload}", f"{base}/files/{payload}?download=1"):
         response = client.get(url)
-        assert 400 <= response.status_code < 500, (payload, response.status_code)
+        assert (response.status_code, response.content_type) == (status, "application/problem+json"), payload
+        assert response.json.get("field") == ("path" if status == 400 else None)
         assert b"root:" not in response.data and b"print" not in response.data
+
+
+def test_a_planted_workspace_serves_its_own_file_and_lists_but_never_zips_the_links(
+    planted: tuple[FlaskClient, str],
+) -> None:
+    client, base = planted
+    assert client.get(f"{base}/files/inner/ok.txt").data == b"fine"
     zipped = zipfile.ZipFile(io.BytesIO(client.get(f"{base}/archive").data))
     assert all("passwd" not in n and "etc_dir" not in n for n in zipped.namelist())
     listing = {e["path"]: e for e in client.get(f"{base}/files").json["items"]}

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from backend.config import Settings
 from backend.services.executor import environments
-from tests.conftest import make_settings
+from tests.conftest import AppFactory, make_settings
 from tests.helpers import create_script, execute, log_text, wait_final
 from tests.test_executor import make_wheel
 
@@ -425,25 +425,16 @@ PY_ENV_DUMP = "import json, os\nprint('ENV=' + json.dumps(dict(os.environ)))\n"
 
 
 def test_scripts_get_named_server_variables_and_never_scriptman_settings(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, make_app: AppFactory
 ) -> None:
-    from backend.app import create_app
-    from backend.cli import upgrade_database
-
     for name, value in SERVER_ENV.items():
         monkeypatch.setenv(name, value)
     settings = make_settings(tmp_path, script_env_passthrough_csv="HTTPS_PROXY, no_proxy ,UNSET_VARIABLE")
     monkeypatch.setenv("no_proxy", "internal.example")
     monkeypatch.delenv("UNSET_VARIABLE", raising=False)
-    app = create_app(settings, {"TESTING": True})
-    upgrade_database(app)
-    (app.extensions.get("scriptman.start_services") or (lambda: None))()
-    try:
-        client = app.test_client()
-        script = create_script(client, "env-dump", PY_ENV_DUMP)
-        done, text, _ = run_to_end(client, settings, script["id"], timeout=60)
-    finally:
-        (app.extensions.get("scriptman.stop_services") or (lambda: None))()
+    client = make_app(settings).test_client()
+    script = create_script(client, "env-dump", PY_ENV_DUMP)
+    done, text, _ = run_to_end(client, settings, script["id"], timeout=60)
     assert done["status"] == "succeeded", text
     env = json.loads(next(line for line in text.splitlines() if "ENV={" in line).split("ENV=", 1)[1])
     assert env["HTTPS_PROXY"] == "http://proxy.example:3128" and env["no_proxy"] == "internal.example"

@@ -15,7 +15,7 @@ from backend.extensions import db
 from backend.models import Schedule
 from backend.services.executor import workspace
 from backend.services.scheduler import fire
-from tests.helpers import create_script, execute, wait_final, wait_for, wait_status
+from tests.helpers import HOLD, create_script, execute, wait_final, wait_for, wait_started
 
 READ_INPUT = "import os\nprint(open(os.environ['INPUT']).read())\n"
 FILE_PARAM = [{"name": "INPUT", "type": "file", "required": True}]
@@ -61,9 +61,9 @@ def test_deleting_a_script_with_runs_removes_rows_and_files_and_is_audited(
 
 
 def test_a_script_with_a_running_run_cannot_be_deleted(client: FlaskClient) -> None:
-    script = create_script(client, "busy", "import time\ntime.sleep(30)")
+    script = create_script(client, "busy", HOLD)
     run = execute(client, script["id"])
-    wait_status(client, run["id"], "running")
+    wait_started(client, run["id"])
     refused = client.delete(f"/api/scripts/{script['id']}")
     assert refused.status_code == 409
     client.post(f"/api/executions/{run['id']}/cancel")

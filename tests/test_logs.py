@@ -16,6 +16,8 @@ from flask.testing import FlaskClient
 
 from backend.config import Settings
 from tests import sse
+from tests.auth_client import token_for
+from tests.conftest import AppFactory, build_app, close_app, make_settings
 from tests.helpers import create_script, execute, wait_final, wait_for
 
 GATED = """
@@ -152,29 +154,19 @@ def test_a_long_line_that_ends_in_the_chunk_that_brought_it_is_still_split(tmp_p
     assert "".join(t.replace("z", "") for t in parts).count("***") == 1 and "SECRET" not in "".join(parts)
 
 
-def test_a_huge_output_is_capped_and_does_not_grow_the_server(tmp_path: Path) -> None:
-    from backend.app import create_app
-    from backend.cli import upgrade_database
-    from tests.conftest import make_settings
-
+def test_a_huge_output_is_capped_and_does_not_grow_the_server(tmp_path: Path, make_app: AppFactory) -> None:
     settings = make_settings(tmp_path, max_log_bytes=1024 * 1024)
-    app = create_app(settings, {"TESTING": True})
-    upgrade_database(app)
-    app.extensions["scriptman.start_services"]()
-    client = app.test_client()
-    try:
-        before = psutil.Process().memory_info().rss
-        code = "import sys\nline = 'x' * 99 + '\\n'\nfor _ in range(500000):\n    sys.stdout.write(line)\n"
-        execution = wait_final(client, execute(client, create_script(client, "flood", code)["id"])["id"], 60)
-        grown = psutil.Process().memory_info().rss - before
-        assert execution["status"] == "succeeded"
-        size = (settings.logs_dir / f"execution_{execution['id']}.log").stat().st_size
-        assert size <= 1024 * 1024 + 64 * 1024
-        assert grown < 20 * 1024 * 1024, f"server grew by {grown} bytes"
-        tail = (settings.logs_dir / f"execution_{execution['id']}.log").read_text()[-300:]
-        assert "log limit" in tail and "further output discarded" in tail
-    finally:
-        app.extensions["scriptman.stop_services"]()
+    client = make_app(settings).test_client()
+    before = psutil.Process().memory_info().rss
+    code = "import sys\nline = 'x' * 99 + '\\n'\nfor _ in range(500000):\n    sys.stdout.write(line)\n"
+    execution = wait_final(client, execute(client, create_script(client, "flood", code)["id"])["id"], 60)
+    grown = psutil.Process().memory_info().rss - before
+    assert execution["status"] == "succeeded"
+    size = (settings.logs_dir / f"execution_{execution['id']}.log").stat().st_size
+    assert size <= 1024 * 1024 + 64 * 1024
+    assert grown < 20 * 1024 * 1024, f"server grew by {grown} bytes"
+    tail = (settings.logs_dir / f"execution_{execution['id']}.log").read_text()[-300:]
+    assert "log limit" in tail and "further output discarded" in tail
 
 
 def test_progress_and_the_python_helper_module(client: FlaskClient) -> None:
@@ -250,13 +242,11 @@ def test_the_real_server_streams_events_as_they_happen(settings: Settings, tmp_p
 
 
 def _token(settings: Settings) -> str:
-    from backend.app import create_app
-    from backend.cli import upgrade_database
-    from tests.auth_client import token_for
-
-    app = create_app(settings)
-    upgrade_database(app)
-    return token_for(app, "editor")
+    app = build_app(settings)
+    try:
+        return token_for(app, "editor")
+    finally:
+        close_app(app)
 
 
 def _up(base: str) -> bool:
@@ -271,4 +261,12 @@ def test_unknown_execution_logs_are_404(client: FlaskClient) -> None:
         response = client.get(url)
         assert response.status_code == 404 and response.content_type == "application/problem+json"
     assert client.get("/api/executions/1/logs?offset=-1").status_code == 422
-    assert client.get("/api/executions/1/logs/stream", headers={"Last-Event-ID": "abc"}).status_code in (400, 404)
+    # the run is looked up first: a bad resume point on a run that does not exist is still a 404
+    assert client.get("/api/executions/999/logs/stream", headers={"Last-Event-ID": "abc"}).status_code == 404
+
+
+def test_a_malformed_last_event_id_is_a_400_naming_the_header(client: FlaskClient) -> None:
+    run = wait_final(client, execute(client, create_script(client, "short", "print(1)")["id"])["id"])
+    response = client.get(f"/api/executions/{run['id']}/logs/stream", headers={"Last-Event-ID": "abc"})
+    assert response.status_code == 400 and response.content_type == "application/problem+json"
+    assert response.json["field"] == "Last-Event-ID"

@@ -48,13 +48,11 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from backend.api.policies import Policy, policy_for
 from backend.app import JSON_METHODS, create_app
-from backend.cli import upgrade_database
 from backend.config import Settings
-from backend.extensions import db
 from backend.openapi_doc import BODY_METHODS, openapi_path
-from tests.conftest import make_settings
+from backend.policies import Policy, policy_for
+from tests.conftest import build_app, close_app, make_settings
 from tests.helpers import FINAL, create_script, execute, wait_final, wait_for
 
 MAX_EXAMPLES = 10  # generated requests per operation, plus schemathesis' boundary cases: the module takes ~45 s
@@ -146,8 +144,7 @@ def _stop_runs(app: Flask) -> None:
 def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Made once: a home with a script (id 1), its finished run (id 1, a workspace file) and a schedule (id 1)."""
     home = tmp_path_factory.mktemp("seeded-home")
-    app = create_app(make_settings(home), {"TESTING": True})
-    upgrade_database(app)
+    app = build_app(make_settings(home))
     app.extensions["scriptman.start_services"]()
     try:
         client = app.test_client()
@@ -157,10 +154,7 @@ def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         schedule = client.post("/api/schedules", json={"name": "nightly", "script_id": script["id"], "cron": "@daily"})
         assert schedule.status_code == 201, schedule.json
     finally:
-        app.extensions["scriptman.stop_services"]()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()  # the last connection closes: SQLite folds its WAL into the database file
+        close_app(app)  # the last connection closes: SQLite folds its WAL into the database file
     return home
 
 

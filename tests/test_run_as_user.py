@@ -20,11 +20,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from backend.app import create_app
-from backend.cli import upgrade_database
 from backend.config import Settings
 from backend.services.executor import sandbox
-from tests.conftest import make_settings
+from tests.conftest import AppFactory, make_settings
 from tests.helpers import create_script, wait_final
 
 RUN_USER = "scriptman-test-run"
@@ -66,14 +64,6 @@ def run_user() -> pwd.struct_passwd:
         return pwd.getpwnam(RUN_USER)
 
 
-def _app(settings: Settings) -> Iterator[tuple[Flask, FlaskClient, Settings]]:
-    app = create_app(settings, {"TESTING": True})
-    upgrade_database(app)
-    app.extensions["scriptman.start_services"]()
-    yield app, app.test_client(), settings
-    app.extensions["scriptman.stop_services"]()
-
-
 @pytest.fixture
 def open_home() -> Iterator[Path]:
     """A home the run user can reach (pytest's own temporary folders are 0700 all the way down)."""
@@ -83,17 +73,24 @@ def open_home() -> Iterator[Path]:
     shutil.rmtree(home, ignore_errors=True)
 
 
-@pytest.fixture
-def as_user(open_home: Path, run_user: pwd.struct_passwd) -> Iterator[tuple[Flask, FlaskClient, Settings]]:
-    yield from _app(make_settings(open_home, run_as_user=RUN_USER))
+def _started(make_app: AppFactory, settings: Settings) -> tuple[Flask, FlaskClient, Settings]:
+    app = make_app(settings)
+    return app, app.test_client(), settings
 
 
 @pytest.fixture
-def as_user_sandboxed(open_home: Path, run_user: pwd.struct_passwd) -> Iterator[tuple[Flask, FlaskClient, Settings]]:
+def as_user(open_home: Path, run_user: pwd.struct_passwd, make_app: AppFactory) -> tuple[Flask, FlaskClient, Settings]:
+    return _started(make_app, make_settings(open_home, run_as_user=RUN_USER))
+
+
+@pytest.fixture
+def as_user_sandboxed(
+    open_home: Path, run_user: pwd.struct_passwd, make_app: AppFactory
+) -> tuple[Flask, FlaskClient, Settings]:
     detail = sandbox.probe()
     if detail != "ok":
         pytest.skip(f"bubblewrap cannot run here: {detail}")
-    yield from _app(make_settings(open_home, run_as_user=RUN_USER, sandbox="bwrap"))
+    return _started(make_app, make_settings(open_home, run_as_user=RUN_USER, sandbox="bwrap"))
 
 
 def _probe(client: FlaskClient, settings: Settings) -> dict:
@@ -133,9 +130,9 @@ def test_a_run_as_user_cannot_read_the_servers_state(
 
 
 def test_an_admin_picks_a_scripts_account_and_editors_cannot_change_it(
-    open_home: Path, run_user: pwd.struct_passwd
+    open_home: Path, run_user: pwd.struct_passwd, make_app: AppFactory
 ) -> None:
-    app, client, _ = next(iter_app := _app(make_settings(open_home)))
+    app, client, _ = _started(make_app, make_settings(open_home))
     script = create_script(client, "whoami", "import os\nprint(os.getuid())", run_as_user=RUN_USER)
     assert script["run_as_user"] == RUN_USER
     run = client.post(f"/api/scripts/{script['id']}/execute", json={}).json
@@ -152,4 +149,3 @@ def test_an_admin_picks_a_scripts_account_and_editors_cannot_change_it(
     assert unknown.status_code == 422 and unknown.json["field"] == "run_as_user"
     bad = client.patch(f"/api/scripts/{script['id']}", json={"run_as_user": "Robert'); DROP"})
     assert bad.status_code == 422
-    next(iter_app, None)  # stop the app

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -22,13 +21,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from backend.app import create_app
-from backend.cli import upgrade_database
 from backend.config import Settings
 from backend.extensions import db
 from backend.models import Execution
-from backend.services.executor import containment, sandbox
-from tests.conftest import make_settings
+from backend.services.executor import containment
+from tests.conftest import KILL_GRACE_SECONDS, AppFactory, make_settings
 from tests.helpers import create_script, execute, log_text, wait_final, wait_for, wait_status
 
 needs_cgroups = pytest.mark.skipif(
@@ -59,14 +56,19 @@ def kill_leftovers(token: str) -> None:
 
 
 @pytest.fixture
-def fallback(tmp_path: Path) -> Iterator[tuple[Flask, FlaskClient, Settings]]:
+def fallback(make_app: AppFactory, tmp_path: Path) -> Flask:
     """An app that may not use cgroups: process group, descendants and cookie only."""
-    settings = make_settings(tmp_path, cgroups="off")
-    app = create_app(settings, {"TESTING": True})
-    upgrade_database(app)
-    app.extensions["scriptman.start_services"]()
-    yield app, app.test_client(), settings
-    app.extensions["scriptman.stop_services"]()
+    return make_app(make_settings(tmp_path / "fallback", cgroups="off"))
+
+
+@pytest.fixture(params=["cgroup", "fallback"])
+def contained(request: pytest.FixtureRequest, make_app: AppFactory) -> tuple[str, Flask]:
+    """The same test with cgroups (where this machine has them) and without."""
+    if request.param == "cgroup":
+        if containment.cgroup_layout(make_settings(Path("/tmp"))) is None:
+            pytest.skip("no cgroups here")
+        return request.param, make_app()
+    return request.param, make_app(cgroups="off")
 
 
 def _supervisor_pid(app: Flask, execution_id: int) -> int:
@@ -79,35 +81,25 @@ def _supervisor_pid(app: Flask, execution_id: int) -> int:
 # -- every run ends on time ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["cgroup", "fallback"])
-def test_a_detached_escapee_cannot_hold_a_run_past_its_timeout(
-    mode: str, client: FlaskClient, fallback: tuple[Flask, FlaskClient, Settings]
-) -> None:
-    if mode == "cgroup" and containment.cgroup_layout(make_settings(Path("/tmp"))) is None:
-        pytest.skip("no cgroups here")
-    client = client if mode == "cgroup" else fallback[1]
+def test_a_detached_escapee_cannot_hold_a_run_past_its_timeout(contained: tuple[str, Flask]) -> None:
+    client = contained[1].test_client()
     token = marker()
     code = f"env -i setsid sleep {token} &\nsleep {token}\n"
-    script = create_script(client, "escapee", code, language="shell", timeout_seconds=2)
+    script = create_script(client, "escapee", code, language="shell", timeout_seconds=1)
     try:
         run = execute(client, script["id"])
         done = wait_final(client, run["id"], timeout=30)
         assert done["status"] == "timed_out"
-        # timeout 2 s + grace 1 s (tests) + at most 1 s to stop waiting on pipes
-        assert done["duration_ms"] <= 4000 + 500, done
+        # timeout 1 s + the kill grace (tests: KILL_GRACE_SECONDS) + at most 1 s to stop waiting on pipes
+        assert done["duration_ms"] <= (1 + KILL_GRACE_SECONDS + 1) * 1000 + 500, done
         assert survivors(token) == []
     finally:
         kill_leftovers(token)
 
 
-@pytest.mark.parametrize("mode", ["cgroup", "fallback"])
-def test_a_background_escapee_is_ended_when_the_main_process_exits(
-    mode: str, client: FlaskClient, fallback: tuple[Flask, FlaskClient, Settings]
-) -> None:
-    if mode == "cgroup" and containment.cgroup_layout(make_settings(Path("/tmp"))) is None:
-        pytest.skip("no cgroups here")
-    app_client = client if mode == "cgroup" else fallback[1]
-    executor = (client.application if mode == "cgroup" else fallback[0]).extensions["scriptman.executor"]
+def test_a_background_escapee_is_ended_when_the_main_process_exits(contained: tuple[str, Flask]) -> None:
+    app_client = contained[1].test_client()
+    executor = contained[1].extensions["scriptman.executor"]
     token = marker()
     code = f"env -i setsid sleep {token} &\n( setsid sleep {token} & ) \necho started\n"
     script = create_script(app_client, "leaver", code, language="shell")
@@ -122,13 +114,8 @@ def test_a_background_escapee_is_ended_when_the_main_process_exits(
         kill_leftovers(token)
 
 
-@pytest.mark.parametrize("mode", ["cgroup", "fallback"])
-def test_a_killed_supervisor_leaves_no_process_and_a_failed_run(
-    mode: str, app: Flask, fallback: tuple[Flask, FlaskClient, Settings]
-) -> None:
-    if mode == "cgroup" and containment.cgroup_layout(make_settings(Path("/tmp"))) is None:
-        pytest.skip("no cgroups here")
-    the_app = app if mode == "cgroup" else fallback[0]
+def test_a_killed_supervisor_leaves_no_process_and_a_failed_run(contained: tuple[str, Flask]) -> None:
+    mode, the_app = contained
     client = the_app.test_client()
     token = marker()
     # without a cgroup, a process that clears its environment *and* outlives the supervisor is the
@@ -149,17 +136,15 @@ def test_a_killed_supervisor_leaves_no_process_and_a_failed_run(
         kill_leftovers(token)
 
 
-def test_recovery_after_a_crash_ends_every_process_of_the_run(tmp_path: Path) -> None:
+def test_recovery_after_a_crash_ends_every_process_of_the_run(make_app: AppFactory, settings: Settings) -> None:
     """``kill -9`` of a real server process and of the run's supervisor; the next start recovers."""
-    settings = make_settings(tmp_path)
-    app = create_app(settings, {"TESTING": True})  # this process only writes rows: no executor yet
-    upgrade_database(app)
+    app = make_app(settings, start=False)  # this process only writes rows: no executor yet
     client = app.test_client()
     token = marker()
     script = create_script(client, "crashy", f"env -i setsid sleep {token} &\nsleep {token}\n", language="shell")
     env = {
         **os.environ,
-        "SCRIPTMAN_HOME": str(tmp_path),
+        "SCRIPTMAN_HOME": str(settings.home),
         "SCRIPTMAN_PORT": str(_free_port()),
         "SCRIPTMAN_SCHEDULER_ENABLED": "false",
     }
@@ -181,16 +166,13 @@ def test_recovery_after_a_crash_ends_every_process_of_the_run(tmp_path: Path) ->
         supervisor.wait(timeout=10)
         assert client.get(f"/api/executions/{run['id']}").json["status"] == "running"
         app.extensions["scriptman.start_services"]()  # the next start: recovery runs first
-        try:
-            done = client.get(f"/api/executions/{run['id']}").json
-            assert done["status"] == "interrupted"
-            assert survivors(token) == []
-            layout = containment.cgroup_layout(settings)
-            if layout is not None:
-                for folder in layout.run(containment.run_cgroup_name(settings, run["id"])).dirs.values():
-                    assert not Path(folder).exists()
-        finally:
-            app.extensions["scriptman.stop_services"]()
+        done = client.get(f"/api/executions/{run['id']}").json
+        assert done["status"] == "interrupted"
+        assert survivors(token) == []
+        layout = containment.cgroup_layout(settings)
+        if layout is not None:
+            for folder in layout.run(containment.run_cgroup_name(settings, run["id"])).dirs.values():
+                assert not Path(folder).exists()
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGKILL)
@@ -248,12 +230,15 @@ subprocess.run(["setsid", sys.executable, "-c", child], check=True)
 
 @needs_cgroups
 def test_the_memory_limit_caps_the_whole_tree(client: FlaskClient, settings: Settings) -> None:
-    # each child stays under the per-process address-space limit; together they pass the tree's
+    # each child stays under the per-process address-space limit; together they pass the tree's.
+    # They hold their memory until one of them is killed; then the script ends (and the tree with it).
     code = """
-import subprocess, sys
-child = "import time\\nb = bytearray(120 * 1024 * 1024)\\nfor i in range(0, len(b), 4096): b[i] = 1\\ntime.sleep(5)"
+import subprocess, sys, time
+child = "import time\\nb = bytearray(120 * 1024 * 1024)\\nfor i in range(0, len(b), 4096): b[i] = 1\\ntime.sleep(60)"
 children = [subprocess.Popen([sys.executable, "-c", child]) for _ in range(3)]
-sys.exit(max(c.wait() for c in children) or min(c.wait() for c in children))
+while all(c.poll() is None for c in children):
+    time.sleep(0.05)
+sys.exit(1)
 """
     script = create_script(client, "tree", code, limits={"memory_mb": 200})
     done = wait_final(client, execute(client, script["id"])["id"])
@@ -283,19 +268,6 @@ def test_node_over_its_memory_limit_says_memory_limit(client: FlaskClient) -> No
     assert done["error"] == "memory limit reached", done
 
 
-@pytest.fixture
-def sandboxed(tmp_path: Path) -> Iterator[tuple[Flask, FlaskClient, Settings]]:
-    detail = sandbox.probe()
-    if detail != "ok":
-        pytest.skip(f"bubblewrap cannot run here: {detail}")
-    settings = make_settings(tmp_path, sandbox="bwrap")
-    app = create_app(settings, {"TESTING": True})
-    upgrade_database(app)
-    app.extensions["scriptman.start_services"]()
-    yield app, app.test_client(), settings
-    app.extensions["scriptman.stop_services"]()
-
-
 def test_a_cpu_limit_under_bwrap_is_reported_with_the_right_cpu_time(
     sandboxed: tuple[Flask, FlaskClient, Settings],
 ) -> None:
@@ -304,7 +276,9 @@ def test_a_cpu_limit_under_bwrap_is_reported_with_the_right_cpu_time(
     done = wait_final(client, execute(client, script["id"])["id"])
     assert done["status"] == "failed"
     assert done["error"] == "CPU time limit reached", done
-    assert 900 <= done["cpu_time_ms"] <= 2500, done
+    # the kernel's rlimit check samples per tick while the cgroup counts exactly: under load they
+    # differ by a few ticks; the bug this guards against reported 2 ms
+    assert 500 <= done["cpu_time_ms"] <= 2500, done
 
 
 def test_a_file_size_limit_under_bwrap_is_reported(sandboxed: tuple[Flask, FlaskClient, Settings]) -> None:
@@ -378,16 +352,14 @@ def test_execution_ids_are_never_reused_after_deletes(client: FlaskClient, setti
     assert log_text(client, third["id"], settings).count("sys run ") == 1  # a fresh log, not an old one
 
 
-def test_health_says_which_containment_is_active(
-    client: FlaskClient, fallback: tuple[Flask, FlaskClient, Settings]
-) -> None:
+def test_health_says_which_containment_is_active(client: FlaskClient, fallback: Flask) -> None:
     health = client.get("/api/health").json["containment"]
     layout = containment.cgroup_layout(make_settings(Path("/tmp")))
     assert health["cgroup"] == (f"v{layout.version}" if layout else "none")
     if os.geteuid() == 0:
         assert health["server_is_root"] is True
         assert any("SCRIPTMAN_RUN_AS_USER" in w for w in health["warnings"])
-    off = fallback[1].get("/api/health").json["containment"]
+    off = fallback.test_client().get("/api/health").json["containment"]
     assert off["cgroup"] == "none" and "SCRIPTMAN_CGROUPS=off" in off["cgroup_detail"]
     assert any("env" in w and "escapes" in w for w in off["warnings"])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,11 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
-from backend.app import create_app
-from backend.cli import upgrade_database
 from backend.extensions import db
 from backend.models import Schedule
-from tests.conftest import make_settings
+from tests.conftest import AppFactory
 from tests.helpers import create_script, wait_final
 
 PARAMS = [
@@ -53,17 +50,14 @@ def test_a_schedule_is_created_with_its_next_run_and_script_name(client: FlaskCl
     assert client.get(f"/api/schedules/{body['id']}").json == body
 
 
-def test_the_default_timezone_is_the_configured_one(tmp_path: Path) -> None:
-    app = create_app(make_settings(tmp_path, timezone="America/New_York"), {"TESTING": True})
-    upgrade_database(app)
-    client = app.test_client()
+def test_the_default_timezone_is_the_configured_one(make_app: AppFactory) -> None:
+    client = make_app(timezone="America/New_York", start=False).test_client()
     target = create_script(client, "tz", "print(1)")
-    response = client.post("/api/schedules", json={"name": "ny", "script_id": target["id"], "cron": "@daily"})
+    with time_machine.travel(datetime(2030, 1, 15, 12, tzinfo=UTC), tick=False):  # EST, UTC-5
+        response = client.post("/api/schedules", json={"name": "ny", "script_id": target["id"], "cron": "@daily"})
     assert response.status_code == 201
     assert response.json["timezone"] == "America/New_York"
-    assert datetime.fromisoformat(response.json["next_run_at"]).astimezone(UTC).hour in (4, 5)
-    with app.app_context():
-        db.engine.dispose()
+    assert datetime.fromisoformat(response.json["next_run_at"]) == datetime(2030, 1, 16, 5, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -1,85 +1,64 @@
-"""The scheduler end to end: per-second crons fire real runs through the executor.
+"""Firing schedules: what each tick does, at exact instants, plus the real APScheduler wiring.
 
-Negative checks ("no fire after toggling off") watch for a bounded window of a couple of ticks;
-everything else waits on a condition with a deadline.
+Most tests freeze the clock at chosen instants (``time_machine``) and call the scheduler's
+``tick(now)``, which fires what is due with the same code the APScheduler jobs run (croniter
+arithmetic, misfire grace, overlap policy, fire rows); the runs it queues go through the real
+executor. A few tests start the real scheduler service: one per-second cron firing end to end,
+leadership and fail-over, and the catch-up a leader does when it starts.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
-import time
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
-from backend.app import create_app
-from backend.cli import upgrade_database
 from backend.extensions import db
-from backend.models import Execution, Schedule, ScheduleFire
+from backend.models import Execution, Schedule
 from backend.models.types import utcnow
 from backend.services.scheduler import SchedulerService
-from tests.conftest import make_settings
-from tests.helpers import create_script, wait_for
+from backend.services.scheduler.fire import fire_schedule
+from tests.conftest import AppFactory
+from tests.helpers import create_script, wait_final, wait_for, wait_status
 
 EVERY_SECOND = "* * * * * *"
+YEARLY = "0 0 1 1 *"
 FAST = "print('tick')\n"
+GATED = "import os, time\nwhile not os.path.exists(os.environ['GATE']):\n    time.sleep(0.02)\n"
+T0 = datetime(2030, 3, 4, 12, 0, 0, tzinfo=UTC)
+REAL_SCHEDULER = {"scheduler_enabled": True, "scheduler_lock_retry_seconds": 0.1, "scheduler_sync_seconds": 0.3}
 
 
-def build_app(home: Path, **overrides: Any) -> Flask:
-    settings = make_settings(
-        home,
-        scheduler_enabled=True,
-        scheduler_lock_retry_seconds=0.1,
-        scheduler_sync_seconds=0.3,
-        **overrides,
-    )
-    app = create_app(settings, {"TESTING": True})
-    upgrade_database(app)
-    return app
-
-
-def start(app: Flask) -> None:
-    app.extensions["scriptman.start_services"]()
-
-
-def stop(app: Flask) -> None:
-    app.extensions["scriptman.stop_services"]()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-@pytest.fixture
-def apps(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
-    """Builds (not starts) apps on one home; stops whatever was built at the end."""
-    built: list[Flask] = []
-
-    def factory(**overrides: Any) -> Flask:
-        app = build_app(tmp_path, **overrides)
-        built.append(app)
-        return app
-
-    yield factory
-    for app in built:
-        stop(app)
+def seconds(n: float) -> datetime:
+    return T0 + timedelta(seconds=n)
 
 
 def scheduler(app: Flask) -> SchedulerService:
     return app.extensions["scriptman.scheduler"]  # type: ignore[no-any-return]
 
 
+def tick(app: Flask, moment: datetime) -> list[int]:
+    """Fire what is due with the clock stopped at ``moment``."""
+    with time_machine.travel(moment, tick=False):
+        return scheduler(app).tick()
+
+
 def schedule(client: FlaskClient, script_id: int, cron: str = EVERY_SECOND, **fields: Any) -> dict:
-    body = {"name": f"s-{cron}-{fields}", "script_id": script_id, "cron": cron, "timezone": "UTC", **fields}
+    body = {"name": f"s-{cron}-{sorted(fields)}", "script_id": script_id, "cron": cron, "timezone": "UTC", **fields}
     response = client.post("/api/schedules", json=body)
     assert response.status_code == 201, response.json
     return response.json
+
+
+def schedule_at(client: FlaskClient, moment: datetime, script_id: int, cron: str = EVERY_SECOND, **fields: Any) -> int:
+    with time_machine.travel(moment, tick=False):
+        return int(schedule(client, script_id, cron, **fields)["id"])
 
 
 def has_job(app: Flask, schedule_id: int) -> bool:
@@ -88,186 +67,275 @@ def has_job(app: Flask, schedule_id: int) -> bool:
 
 
 def fires(client: FlaskClient, schedule_id: int) -> list[dict]:
+    """The fire history, oldest first."""
     return client.get(f"/api/schedules/{schedule_id}/fires?per_page=200").json["items"][::-1]
 
 
-def runs(app: Flask, schedule_id: int) -> list[Execution]:
+def at_least(count: int, history: list[dict]) -> list[dict] | None:
+    return history if len(history) >= count else None
+
+
+def at(body: dict, key: str) -> datetime:
+    return datetime.fromisoformat(body[key])
+
+
+def run_ids(app: Flask, schedule_id: int) -> list[int]:
     with app.app_context():
-        rows = list(
-            db.session.scalars(select(Execution).where(Execution.schedule_id == schedule_id).order_by(Execution.id))
-        )
+        ids = list(db.session.scalars(select(Execution.id).where(Execution.schedule_id == schedule_id)))
         db.session.remove()
-        return rows
+    return sorted(ids)
 
 
-def test_a_per_second_schedule_runs_through_the_executor_until_toggled_off(apps: Callable[..., Flask]) -> None:
-    app = apps()
-    start(app)
+def fire_over_a_held_run(client: FlaskClient, tmp_path: Path, policy: str) -> tuple[int, int, Path]:
+    """Fire at 1 s a run that holds until its gate file appears, then at 2 s and 3 s while it runs.
+
+    Returns the schedule, the held run and the gate.
+    """
+    app = client.application
+    gate = tmp_path / "gate"
+    script = create_script(client, "gated", GATED, parameters=[{"name": "GATE", "type": "string"}])
+    sid = schedule_at(client, seconds(0), script["id"], params={"GATE": str(gate)}, overlap_policy=policy)
+    tick(app, seconds(1))
+    [held] = run_ids(app, sid)
+    wait_status(client, held, "running")
+    tick(app, seconds(2))
+    tick(app, seconds(3))
+    return sid, held, gate
+
+
+# -- the real scheduler ----------------------------------------------------------------------------
+
+
+def test_a_per_second_schedule_fires_through_apscheduler_and_the_executor(make_app: AppFactory) -> None:
+    app = make_app(**REAL_SCHEDULER)
     client = app.test_client()
     target = create_script(client, "ticker", FAST)
-    sid = schedule(client, target["id"])["id"]
-
-    wait_for(lambda: sum(r.status == "succeeded" for r in runs(app, sid)) >= 2, 15, message="two scheduled runs")
-    done = [r for r in runs(app, sid) if r.status == "succeeded"]
-    assert all(r.trigger == "schedule" for r in done)
-    started = [f for f in fires(client, sid) if f["outcome"] == "started"]
-    assert {f["execution_id"] for f in started} >= {r.id for r in done}
-    ticks = [datetime.fromisoformat(f["scheduled_for"]) for f in started]
-    assert all(t.microsecond == 0 for t in ticks) and ticks == sorted(set(ticks))
-    body = client.get(f"/api/schedules/{sid}").json
-    assert body["last_run_at"] is not None and body["last_status"] in ("queued", "running", "succeeded")
-
-    off = client.post(f"/api/schedules/{sid}/toggle").json
-    assert off["enabled"] is False and off["next_run_at"] is None
-    count = len(fires(client, sid))
-    deadline = time.monotonic() + 2.5  # two and a half ticks: none may fire
-    while time.monotonic() < deadline:
-        assert len(fires(client, sid)) == count
-        time.sleep(0.1)
-    assert not has_job(app, sid)
-
-
-def test_editing_the_cron_takes_effect_immediately(apps: Callable[..., Flask]) -> None:
-    app = apps()
-    start(app)
-    client = app.test_client()
-    target = create_script(client, "edited", FAST)
-    sid = schedule(client, target["id"], cron="0 0 1 1 *")["id"]
+    sid = schedule(client, target["id"], cron=YEARLY)["id"]
     wait_for(lambda: has_job(app, sid), 5, message="the yearly job")
-    assert fires(client, sid) == []
+    jobs = {job.id for job in scheduler(app).scheduler.get_jobs()}
+    assert jobs == {f"schedule-{sid}", "retention"}
 
     edited_at = utcnow()
     patched = client.patch(f"/api/schedules/{sid}", json={"cron": EVERY_SECOND}).json
-    assert datetime.fromisoformat(patched["next_run_at"]) - edited_at <= timedelta(seconds=1)
+    assert at(patched, "next_run_at") - edited_at <= timedelta(seconds=1)
     first = wait_for(lambda: fires(client, sid), 5, message="a fire after the edit")[0]
-    assert datetime.fromisoformat(first["scheduled_for"]) - edited_at <= timedelta(seconds=2)
-    assert first["outcome"] == "started"
+    assert first["outcome"] == "started" and at(first, "scheduled_for").microsecond == 0
+    assert at(first, "scheduled_for") - edited_at <= timedelta(seconds=2)
+    done = wait_final(client, first["execution_id"], timeout=10)
+    assert done["status"] == "succeeded" and done["trigger"] == "schedule" and done["schedule_id"] == sid
+
+    off = client.post(f"/api/schedules/{sid}/toggle").json
+    assert off["enabled"] is False and off["next_run_at"] is None
+    wait_for(lambda: not has_job(app, sid), 5, message="the job to go")
 
 
-def test_skip_never_overlaps_and_records_the_skips(apps: Callable[..., Flask]) -> None:
-    app = apps()
-    start(app)
-    client = app.test_client()
-    target = create_script(client, "slow", "import time\ntime.sleep(2.5)\n")
-    sid = schedule(client, target["id"], overlap_policy="skip")["id"]
-
-    def skipped_then_second_run() -> bool:
-        history = fires(client, sid)
-        skipped = [f for f in history if f["outcome"] == "skipped"]
-        return len(skipped) >= 2 and sum(f["outcome"] == "started" for f in history) >= 2
-
-    wait_for(skipped_then_second_run, 15, message="skips and a second run")
-    client.post(f"/api/schedules/{sid}/toggle")
-    history = fires(client, sid)
-    first_run = next(f["execution_id"] for f in history if f["outcome"] == "started")
-    skip = next(f for f in history if f["outcome"] == "skipped")
-    assert f"execution #{first_run} is still" in skip["detail"]
-    assert skip["execution_id"] is None
-    intervals = [(r.queued_at, r.finished_at or utcnow()) for r in runs(app, sid) if r.status not in ("cancelled",)]
-    for (_, end), (begin, _) in itertools.pairwise(intervals):
-        assert begin >= end, "a skip schedule queued a run while the previous one was active"
-
-
-def test_queue_keeps_at_most_one_waiting_and_starts_it_when_the_run_ends(apps: Callable[..., Flask]) -> None:
-    app = apps()
-    start(app)
-    client = app.test_client()
-    target = create_script(client, "queued", "import time\ntime.sleep(1.6)\n")
-    sid = schedule(client, target["id"], overlap_policy="queue")["id"]
-    most_waiting = 0
-
-    def released() -> bool:
-        nonlocal most_waiting
-        history = fires(client, sid)
-        most_waiting = max(most_waiting, sum(f["outcome"] == "queued" for f in history))
-        return any(f["detail"] and "started when the previous run ended" in f["detail"] for f in history) and any(
-            f["outcome"] == "skipped" for f in history
-        )
-
-    wait_for(released, 15, message="a waiting fire that started")
-    client.post(f"/api/schedules/{sid}/toggle")
-    assert most_waiting <= 1
-    skip = next(f for f in fires(client, sid) if f["outcome"] == "skipped")
-    assert "already waiting" in skip["detail"]
-    finished = [r for r in runs(app, sid) if r.finished_at is not None]
-    for before, after in itertools.pairwise(finished):
-        assert after.started_at is not None and before.finished_at is not None
-        assert after.started_at >= before.finished_at - timedelta(milliseconds=50)
-
-
-def test_two_instances_on_one_data_dir_fire_each_tick_once_and_fail_over(apps: Callable[..., Flask]) -> None:
-    first, second = apps(), apps()
-    start(first)
-    start(second)
+def test_one_instance_leads_and_the_standby_takes_the_jobs_over_when_it_stops(make_app: AppFactory) -> None:
+    first, second = make_app(**REAL_SCHEDULER), make_app(**REAL_SCHEDULER)
     wait_for(lambda: scheduler(first).is_leader or scheduler(second).is_leader, 5, message="a leader")
     leader, standby = (first, second) if scheduler(first).is_leader else (second, first)
-    time.sleep(0.3)  # a few lock retries by the standby
     assert not scheduler(standby).is_leader
+    assert not scheduler(standby).lock.try_acquire(), "the leader's lock is exclusive"
 
-    client = standby.test_client()  # changes made through the standby reach the leader by its sync
-    target = create_script(client, "once", FAST)
-    sid = schedule(client, target["id"], overlap_policy="parallel")["id"]
-    wait_for(lambda: len(runs(leader, sid)) >= 4, 15, message="four fires")
+    client = standby.test_client()  # a change made through the standby reaches the leader by its sync
+    target = create_script(client, "yearly", FAST)
+    created = schedule(client, target["id"], cron=YEARLY)
+    wait_for(lambda: has_job(leader, created["id"]), 5, message="the leader's job")
 
-    stop(leader)
-    wait_for(lambda: scheduler(standby).is_leader, 5, message="the standby taking over")
-    taken_over_at = utcnow()
-    wait_for(lambda: any(r.queued_at > taken_over_at for r in runs(standby, sid)), 5, message="fires after failover")
-    client.post(f"/api/schedules/{sid}/toggle")
+    leader.extensions["scriptman.stop_services"]()
+    wait_for(lambda: has_job(standby, created["id"]), 5, message="the standby to take over")
+    assert scheduler(standby).is_leader and not scheduler(leader).is_leader
+    job = scheduler(standby).scheduler.get_job(f"schedule-{created['id']}")
+    assert job.next_run_time == at(created, "next_run_at")
+    assert scheduler(standby).scheduler.get_job("retention") is not None
+
+
+def test_a_leader_starting_after_downtime_records_what_it_missed(make_app: AppFactory) -> None:
+    app = make_app(start=False, **REAL_SCHEDULER)
+    client = app.test_client()
+    target = create_script(client, "yearly", FAST)
+    sid = schedule(client, target["id"], cron=YEARLY, misfire_grace_seconds=60)["id"]
+    last_year = utcnow().replace(year=utcnow().year - 1, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    with app.app_context():  # as if the server had been down for more than a year
+        db.session.execute(update(Schedule).where(Schedule.id == sid).values(next_run_at=last_year))
+        db.session.commit()
+        db.session.remove()
+    app.extensions["scriptman.start_services"]()
+
+    history = wait_for(lambda: at_least(2, fires(client, sid)), 5, message="the catch-up")
+    assert [f["outcome"] for f in history] == ["missed", "missed"]
+    assert at(history[0], "scheduled_for") == last_year
+    assert at(history[1], "scheduled_for") == last_year.replace(year=last_year.year + 1)
+    assert run_ids(app, sid) == []
+    assert at(client.get(f"/api/schedules/{sid}").json, "next_run_at") > utcnow()
+
+
+# -- ticks at exact instants -----------------------------------------------------------------------
+
+
+def test_each_tick_of_a_per_second_cron_fires_once_and_nothing_fires_between(client: FlaskClient) -> None:
+    app = client.application
+    target = create_script(client, "ticker", FAST)
+    sid = schedule_at(client, seconds(0.5), target["id"], overlap_policy="parallel")
+
+    assert tick(app, seconds(0.9)) == []
+    assert tick(app, seconds(1)) == [sid]
+    assert tick(app, seconds(1)) == [], "a tick fires once"
+    assert tick(app, seconds(1.7)) == []
+    assert tick(app, seconds(2.2)) == [sid]
+    history = fires(client, sid)
+    assert [(at(f, "scheduled_for"), f["outcome"]) for f in history] == [
+        (seconds(1), "started"),
+        (seconds(2), "started"),
+    ]
+    assert at(history[1], "fired_at") == seconds(2.2) and history[1]["detail"] is None
+    assert [f["execution_id"] for f in history] == run_ids(app, sid)
+    for execution_id in run_ids(app, sid):
+        done = wait_final(client, execution_id)
+        assert done["status"] == "succeeded" and done["trigger"] == "schedule"
+    body = client.get(f"/api/schedules/{sid}").json
+    assert at(body, "last_run_at") == seconds(2.2) and at(body, "next_run_at") == seconds(3)
+
+    with time_machine.travel(seconds(2.5), tick=False):
+        off = client.post(f"/api/schedules/{sid}/toggle").json
+    assert off["enabled"] is False and off["next_run_at"] is None
+    assert tick(app, seconds(3)) == [] and tick(app, seconds(60)) == []
+    assert len(fires(client, sid)) == 2
+
+
+def test_editing_the_cron_moves_the_next_fire_at_once(client: FlaskClient) -> None:
+    app = client.application
+    target = create_script(client, "edited", FAST)
+    sid = schedule_at(client, seconds(0), target["id"], cron=YEARLY)
+    assert tick(app, seconds(5)) == []
+
+    with time_machine.travel(seconds(5.2), tick=False):
+        patched = client.patch(f"/api/schedules/{sid}", json={"cron": EVERY_SECOND}).json
+    assert at(patched, "next_run_at") == seconds(6)
+    assert tick(app, seconds(6)) == [sid]
+    [fired] = fires(client, sid)
+    assert at(fired, "scheduled_for") == seconds(6) and fired["outcome"] == "started"
+    wait_final(client, fired["execution_id"])
+
+
+def test_skip_records_a_skip_while_the_run_is_active_and_fires_again_after(client: FlaskClient, tmp_path: Path) -> None:
+    app = client.application
+    sid, first, gate = fire_over_a_held_run(client, tmp_path, "skip")
+    gate.touch()
+    assert wait_final(client, first)["status"] == "succeeded"
+    tick(app, seconds(4))
 
     history = fires(client, sid)
-    started = [f for f in history if f["outcome"] == "started"]
-    executions = runs(standby, sid)
-    assert len(executions) == len(started), "one execution per started fire"
-    assert sorted(f["execution_id"] for f in started) == [r.id for r in executions]
-    ticks = [f["scheduled_for"] for f in history]
-    assert len(ticks) == len(set(ticks)), "no tick fired twice"
-    with standby.app_context():
-        per_tick = db.session.execute(
-            select(ScheduleFire.scheduled_for, func.count())
-            .where(ScheduleFire.schedule_id == sid)
-            .group_by(ScheduleFire.scheduled_for)
-            .having(func.count() > 1)
-        ).all()
-        assert per_tick == []
+    assert [f["outcome"] for f in history] == ["started", "skipped", "skipped", "started"]
+    for skip in history[1:3]:
+        assert skip["detail"] == f"overlap policy skip: execution #{first} is still running"
+        assert skip["execution_id"] is None
+    assert run_ids(app, sid) == [first, history[3]["execution_id"]]
+    assert wait_final(client, history[3]["execution_id"])["status"] == "succeeded"
 
 
-def test_after_downtime_a_schedule_catches_up_once_within_grace_or_records_a_miss(apps: Callable[..., Flask]) -> None:
-    app = apps()
-    client = app.test_client()
+def test_queue_keeps_one_waiting_fire_and_starts_it_when_the_run_ends(client: FlaskClient, tmp_path: Path) -> None:
+    app = client.application
+    sid, first, gate = fire_over_a_held_run(client, tmp_path, "queue")
+    history = fires(client, sid)
+    assert [f["outcome"] for f in history] == ["started", "queued", "skipped"]
+    assert history[1]["detail"] == f"overlap policy queue: waits for execution #{first} to end"
+    assert history[1]["execution_id"] is None
+    assert history[2]["detail"] == "overlap policy queue: a run of this schedule is already waiting"
+    assert run_ids(app, sid) == [first]
+
+    gate.touch()
+    before = wait_final(client, first)
+
+    def released() -> dict | None:
+        waited = fires(client, sid)[1]
+        return waited if waited["outcome"] == "started" else None
+
+    waited = wait_for(released, message="the waiting fire to start")
+    assert waited["detail"] == "overlap policy queue: started when the previous run ended"
+    assert run_ids(app, sid) == [first, waited["execution_id"]]
+    after = wait_final(client, waited["execution_id"])
+    assert after["status"] == "succeeded" and at(after, "started_at") >= at(before, "finished_at")
+
+
+def test_a_tick_fired_again_by_a_second_leader_queues_no_second_run(make_app: AppFactory, settings: Any) -> None:
+    """Two leaders for a moment (a lease overlap) both fire a tick: the unique fire row keeps it single."""
+    first = make_app(settings)
+    second = make_app(settings, start=False)  # a second process on the same home
+    client = first.test_client()
+    target = create_script(client, "once", FAST)
+    sid = schedule_at(client, seconds(0), target["id"], overlap_policy="parallel")
+
+    assert tick(first, seconds(1)) == [sid]
+    with time_machine.travel(seconds(1.1), tick=False), second.app_context():
+        assert fire_schedule(sid, seconds(1)) is False
+        db.session.remove()
+    assert tick(second, seconds(1.2)) == [], "the other process sees the tick as done"
+
+    [fired] = fires(client, sid)
+    assert run_ids(first, sid) == [fired["execution_id"]]
+    wait_final(client, fired["execution_id"])
+
+
+def test_after_downtime_a_schedule_catches_up_once_within_grace_or_records_a_miss(client: FlaskClient) -> None:
+    app = client.application
+    now = datetime(2030, 3, 10, 12, 34, 56, tzinfo=UTC)
     target = create_script(client, "catchup", FAST)
-    minutely = schedule(client, target["id"], cron="* * * * *", misfire_grace_seconds=600)["id"]
-    yearly = schedule(client, target["id"], cron="0 0 1 1 *", misfire_grace_seconds=60)["id"]
-    now = utcnow().replace(second=0, microsecond=0)
+    minutely = schedule_at(client, now, target["id"], cron="* * * * *", misfire_grace_seconds=600)
+    yearly = schedule_at(client, now, target["id"], cron=YEARLY, misfire_grace_seconds=60)
+    down_since = datetime(2030, 3, 10, 12, 24, tzinfo=UTC)
+    last_year = datetime(2029, 1, 1, tzinfo=UTC)
     with app.app_context():  # as if the server had been down for ten minutes / more than a year
-        db.session.execute(
-            update(Schedule).where(Schedule.id == minutely).values(next_run_at=now - timedelta(minutes=10))
-        )
-        last_year = now.replace(year=now.year - 1, month=1, day=1, hour=0, minute=0)
+        db.session.execute(update(Schedule).where(Schedule.id == minutely).values(next_run_at=down_since))
         db.session.execute(update(Schedule).where(Schedule.id == yearly).values(next_run_at=last_year))
         db.session.commit()
         db.session.remove()
-    started_at = utcnow()
-    start(app)
 
-    wait_for(lambda: len(fires(client, minutely)) >= 2 and len(fires(client, yearly)) >= 2, 10, message="catch-up")
-    caught_up = [f for f in fires(client, minutely) if datetime.fromisoformat(f["scheduled_for"]) <= started_at]
-    assert [f["outcome"] for f in caught_up] == ["missed", "started"], "one catch-up run, never a burst"
-    assert re.match(r"1[01] fire\(s\) from ", caught_up[0]["detail"]), caught_up[0]["detail"]
-    assert "catches up at most once" in caught_up[0]["detail"]
-    assert caught_up[1]["execution_id"] == runs(app, minutely)[0].id
+    assert tick(app, now) == [yearly, minutely]
+    missed, caught_up = fires(client, minutely)
+    assert (missed["outcome"], at(missed, "scheduled_for")) == ("missed", down_since)
+    assert missed["detail"] == (
+        "10 fire(s) from 2030-03-10T12:24:00+00:00 up to 2030-03-10T12:34:00+00:00 did not run: the scheduler "
+        "was not running or was stalled; a schedule catches up at most once"
+    )
+    assert (caught_up["outcome"], at(caught_up, "scheduled_for")) == ("started", now.replace(second=0))
+    assert caught_up["detail"] == "catch-up: fired 56 s late, within the 600 s grace"
+    assert run_ids(app, minutely) == [caught_up["execution_id"]]
 
-    missed = fires(client, yearly)
-    assert [f["outcome"] for f in missed] == ["missed", "missed"]
-    assert "grace is 60 s" in missed[1]["detail"]
-    assert runs(app, yearly) == []
-    assert datetime.fromisoformat(client.get(f"/api/schedules/{yearly}").json["next_run_at"]) > utcnow()
+    gap, late = fires(client, yearly)
+    assert (gap["outcome"], at(gap, "scheduled_for")) == ("missed", last_year)
+    assert gap["detail"].startswith("1 fire(s) from 2029-01-01T00:00:00+00:00 up to 2030-01-01T00:00:00+00:00 ")
+    this_year = datetime(2030, 1, 1, tzinfo=UTC)
+    assert (late["outcome"], at(late, "scheduled_for")) == ("missed", this_year)
+    assert late["detail"] == (
+        f"due at 2030-01-01T00:00:00+00:00 but the scheduler got to it {(now - this_year).total_seconds():.0f} s "
+        "later; the misfire grace is 60 s"
+    )
+    assert run_ids(app, yearly) == []
+    assert at(client.get(f"/api/schedules/{yearly}").json, "next_run_at") == datetime(2031, 1, 1, tzinfo=UTC)
+    assert at(client.get(f"/api/schedules/{minutely}").json, "next_run_at") == now.replace(minute=35, second=0)
+    wait_final(client, caught_up["execution_id"])
 
 
-def test_the_leader_registers_the_maintenance_job(apps: Callable[..., Flask]) -> None:
-    app = apps(maintenance_interval_seconds=3600)
-    start(app)
-    wait_for(lambda: scheduler(app).is_leader, 5, message="leadership")
-    jobs = {job.id: job for job in scheduler(app).scheduler.get_jobs()}
-    assert "maintenance" in jobs
-    assert jobs["maintenance"].next_run_time - utcnow() < timedelta(seconds=10)
+@pytest.mark.parametrize(
+    ("created", "instants", "fired"),
+    [
+        # spring forward: 02:30 does not exist on 2030-03-31; it fires once, at 03:00 CEST (01:00 UTC)
+        ("2030-03-30T23:00Z", ["2030-03-31T00:59:59Z", "2030-03-31T01:00Z", "2030-03-31T01:30Z"], "2030-03-31T01:00Z"),
+        # fall back: 02:30 happens twice on 2030-10-27 (00:30 and 01:30 UTC); a fixed time fires at the first
+        ("2030-10-26T23:00Z", ["2030-10-27T00:30Z", "2030-10-27T01:30Z"], "2030-10-27T00:30Z"),
+    ],
+    ids=["spring-forward", "fall-back"],
+)
+def test_a_fixed_time_fires_once_on_a_dst_change_day(
+    client: FlaskClient, created: str, instants: list[str], fired: str
+) -> None:
+    app = client.application
+    target = create_script(client, "nightly", FAST)
+    sid = schedule_at(
+        client, datetime.fromisoformat(created), target["id"], cron="30 2 * * *", timezone="Europe/Berlin"
+    )
+    for instant in instants:
+        tick(app, datetime.fromisoformat(instant))
+    [only] = fires(client, sid)
+    assert at(only, "scheduled_for") == datetime.fromisoformat(fired) and only["outcome"] == "started"
+    wait_final(client, only["execution_id"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,17 +12,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from backend.app import create_app
-from backend.cli import upgrade_database
 from backend.config import Settings
 from backend.extensions import db
 from backend.models import Execution, FireOutcome, Schedule, ScheduleFire, Script, Trigger
 from backend.models.types import utcnow
 from backend.services import executions
 from backend.services.executor import workspace
-from backend.services.scheduler import maintenance
-from tests.conftest import make_settings
-from tests.helpers import create_script, execute, wait_final, wait_status
+from backend.services.scheduler import retention
+from tests.conftest import AppFactory, make_settings
+from tests.helpers import HOLD, create_script, execute, wait_final, wait_started, wait_status
 
 
 @pytest.fixture
@@ -32,15 +29,8 @@ def retention_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def retention_app(retention_settings: Settings) -> Iterator[Flask]:
-    app = create_app(retention_settings, {"TESTING": True})
-    upgrade_database(app)
-    app.extensions["scriptman.start_services"]()
-    yield app
-    app.extensions["scriptman.stop_services"]()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+def retention_app(retention_settings: Settings, make_app: AppFactory) -> Flask:
+    return make_app(retention_settings)
 
 
 def age(app: Flask, execution_ids: list[int], days: int) -> None:
@@ -63,11 +53,13 @@ def test_the_sweep_prunes_old_and_surplus_runs_with_their_files_but_never_active
     app, settings = retention_app, retention_settings
     client: FlaskClient = app.test_client()
     fast = create_script(client, "fast", "print('done')\n")
-    runs = [wait_final(client, execute(client, fast["id"])["id"])["id"] for _ in range(5)]
-    other = wait_final(client, execute(client, create_script(client, "other", "print(1)\n")["id"])["id"])["id"]
-    sleeper = create_script(client, "sleeper", "import time\ntime.sleep(30)\n")
+    runs = [execute(client, fast["id"])["id"] for _ in range(5)]
+    other = execute(client, create_script(client, "other", "print(1)\n")["id"])["id"]
+    for execution_id in [*runs, other]:
+        wait_final(client, execution_id)
+    sleeper = create_script(client, "sleeper", HOLD)
     running = execute(client, sleeper["id"])["id"]
-    wait_status(client, running, "running")
+    wait_started(client, running)
     with app.app_context():  # a queued run held back by a far-future not_before
         script = db.session.get(Script, fast["id"])
         assert script is not None
@@ -90,7 +82,7 @@ def test_the_sweep_prunes_old_and_surplus_runs_with_their_files_but_never_active
     os.utime(unrelated, (long_ago, long_ago))
 
     with app.app_context():
-        report = maintenance.sweep(settings)
+        report = retention.sweep(settings)
         remaining = set(db.session.scalars(select(Execution.id)))
     # two older than 30 days, then the oldest of the three left beyond "newest 2 per script"
     assert report.executions == 3 and report.orphans == 1
@@ -104,10 +96,10 @@ def test_the_sweep_prunes_old_and_surplus_runs_with_their_files_but_never_active
     assert wait_status(client, running, "running")["status"] == "running"
 
     with app.app_context():
-        again = maintenance.sweep(settings)
+        again = retention.sweep(settings)
     assert (again.executions, again.orphans) == (0, 0)
     client.post(f"/api/executions/{running}/cancel")
-    wait_final(client, running)
+    assert wait_final(client, running)["status"] == "cancelled"
 
 
 def test_the_sweep_ages_out_fire_history_and_caps_it_per_schedule(
@@ -133,7 +125,7 @@ def test_the_sweep_ages_out_fire_history_and_caps_it_per_schedule(
         )
         db.session.add_all(rows)
         db.session.commit()
-        assert maintenance.sweep(retention_settings).fires == 2
+        assert retention.sweep(retention_settings).fires == 2
         left = db.session.execute(
             select(ScheduleFire.scheduled_for, ScheduleFire.outcome).order_by(ScheduleFire.scheduled_for.desc())
         ).all()

@@ -22,13 +22,14 @@ from flask.testing import FlaskClient
 from flask_migrate import downgrade, stamp, upgrade
 
 from backend.app import create_app
-from backend.cli import main, upgrade_database
+from backend.cli import main
 from backend.config import Settings
+from backend.database import upgrade_database
 from backend.extensions import db
 from backend.models import Execution, Schedule, Script, ScriptVersion
+from backend.secretbox import KEYS_FILE, SecretsKeyError
 from backend.services.secret_storage import check_keys, rotate_key, verify_key
-from backend.services.secretbox import KEYS_FILE, SecretsKeyError
-from tests.conftest import make_settings
+from tests.conftest import AppFactory, make_settings
 from tests.helpers import create_script, execute, wait_final
 
 HASH_SECRETS = """
@@ -127,18 +128,16 @@ def test_no_secret_reaches_the_database_file_yet_the_run_gets_it(
     assert len(stored_tokens(settings)) >= 6
 
 
-def test_apps_with_different_homes_keep_their_own_keys(tmp_path: Path) -> None:
+def test_apps_with_different_homes_keep_their_own_keys(tmp_path: Path, make_app: AppFactory) -> None:
     apps = []
     for name in ("one", "two"):
-        app = create_app(make_settings(tmp_path / name), {"TESTING": True})
-        upgrade_database(app)
+        app = make_app(make_settings(tmp_path / name), start=False)
         create_script(app.test_client(), "s", "print(1)", parameters=[{"name": "T", "type": "secret", "default": name}])
         apps.append(app)
     for name, app in zip(("one", "two"), apps, strict=True):
         with app.app_context():
             assert db.session.get(Script, 1).parameters[0]["default"] == name
             db.session.remove()
-            db.engine.dispose()
     assert file_keys(make_settings(tmp_path / "one")) != file_keys(make_settings(tmp_path / "two"))
 
 
@@ -215,7 +214,8 @@ def test_the_migration_encrypts_existing_plain_rows(old_app: tuple[Flask, Settin
 
     with app.app_context():  # running 0006 again over encrypted rows changes nothing
         stamp(revision=BEFORE)
-        upgrade()
+        upgrade(revision="0006")
+        stamp(revision="head")
     assert_plain_values(app, *values)
 
     with app.app_context():  # and the downgrade gives the plain values back
@@ -262,10 +262,9 @@ def test_rotation_re_encrypts_everything_and_a_running_app_follows(
         assert db.session.get(Execution, first["id"]).secret_params == {"TOKEN": default, "API_KEY": given}
 
 
-def test_rotation_with_keys_from_the_environment(tmp_path: Path) -> None:
+def test_rotation_with_keys_from_the_environment(tmp_path: Path, make_app: AppFactory) -> None:
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    app = create_app(make_settings(tmp_path, secrets_key=old), {"TESTING": True})
-    upgrade_database(app)
+    app = make_app(secrets_key=old, start=False)
     create_script(app.test_client(), "s", "print(1)", parameters=[{"name": "T", "type": "secret", "default": "v"}])
     with app.app_context():
         with pytest.raises(SecretsKeyError, match="SCRIPTMAN_SECRETS_KEY=<new key>,<current key>"):

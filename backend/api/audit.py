@@ -6,7 +6,7 @@ from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
 from backend.api.helpers import json_response
-from backend.schemas.auth import AuditList, AuditQuery
+from backend.schemas.auth import AuditList, AuditOut, AuditQuery
 from backend.services import audit
 
 bp = APIBlueprint("audit", __name__, url_prefix="/api/audit", abp_tags=[Tag(name="audit")])
@@ -16,18 +16,4 @@ bp = APIBlueprint("audit", __name__, url_prefix="/api/audit", abp_tags=[Tag(name
 def list_audit(query: AuditQuery) -> Response:
     """Who did what, newest first."""
     page = audit.list_events(action=query.action, username=query.username, page=query.page, per_page=query.per_page)
-    items = [
-        {
-            "id": e.id,
-            "time": e.time.isoformat(),
-            "username": e.username,
-            "action": e.action,
-            "target_type": e.target_type,
-            "target_id": e.target_id,
-            "detail": e.detail,
-            "ip": e.ip,
-            "status": e.status,
-        }
-        for e in page.items
-    ]
-    return json_response({"items": items, "total": page.total})
+    return json_response(AuditList.of_page(page, [AuditOut.model_validate(event) for event in page.items]))

@@ -6,8 +6,8 @@ from flask import Response, current_app, g, session
 from flask_openapi3 import APIBlueprint, Tag
 
 from backend.api.helpers import json_response
-from backend.errors import TooManyRequests, Unauthorized, Unprocessable
-from backend.models import ApiToken, User
+from backend.errors import Conflict, TooManyRequests, Unauthorized, Unprocessable
+from backend.models import User
 from backend.schemas.auth import (
     LoginBody,
     MaybeSessionOut,
@@ -16,7 +16,9 @@ from backend.schemas.auth import (
     TokenCreate,
     TokenCreated,
     TokenList,
+    TokenOut,
     TokenPath,
+    UserOut,
 )
 from backend.schemas.common import Problem
 from backend.security import client_ip, current_user
@@ -26,32 +28,10 @@ from backend.services.auth.throttle import LoginThrottle
 bp = APIBlueprint("auth", __name__, url_prefix="/api/auth", abp_tags=[Tag(name="auth")])
 
 
-def user_json(user: User) -> dict:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "full_name": user.full_name,
-        "role": user.role,
-        "active": user.active,
-        "created_at": user.created_at.isoformat(),
-        "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
-    }
-
-
-def token_json(token: ApiToken) -> dict:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "prefix": token.prefix,
-        "created_at": token.created_at.isoformat(),
-        "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
-    }
-
-
-def _session_body(user: User) -> dict:
+def _session_body(user: User) -> SessionOut:
     sid = g.get("sid")
     csrf = sessions.csrf_token(current_app.config["SECRET_KEY"], sid) if sid else None
-    return {"user": user_json(user), "csrf_token": csrf}
+    return SessionOut(user=UserOut.model_validate(user), csrf_token=csrf)
 
 
 @bp.post("/login", responses={200: SessionOut, 401: Problem, 422: Problem, 429: Problem})
@@ -101,7 +81,7 @@ def me() -> Response:
 def current_session() -> Response:
     """Who is logged in, if anyone: lets the web app check without provoking a 401."""
     user = current_user()
-    return json_response(_session_body(user) if user else {"user": None, "csrf_token": None})
+    return json_response(_session_body(user) if user else MaybeSessionOut(user=None, csrf_token=None))
 
 
 @bp.post("/password", responses={200: SessionOut, 401: Problem, 422: Problem, 429: Problem})
@@ -128,8 +108,7 @@ def list_tokens() -> Response:
     """Your personal API tokens (values are never shown again)."""
     user = current_user()
     assert user is not None
-    items = [token_json(t) for t in tokens.list_tokens(user.id)]
-    return json_response({"items": items, "total": len(items)})
+    return json_response(TokenList.of_items([TokenOut.model_validate(t) for t in tokens.list_tokens(user.id)]))
 
 
 @bp.post("/tokens", responses={201: TokenCreated, 401: Problem, 409: Problem, 422: Problem})
@@ -138,11 +117,9 @@ def create_token(body: TokenCreate) -> Response:
     user = current_user()
     assert user is not None
     if len(tokens.list_tokens(user.id)) >= tokens.MAX_TOKENS_PER_USER:
-        from backend.errors import Conflict
-
         raise Conflict(f"You already have {tokens.MAX_TOKENS_PER_USER} tokens; revoke one first.")
     token, raw = tokens.create_token(user, body.name)
-    return json_response({**token_json(token), "token": raw}, 201)
+    return json_response(TokenCreated.of(token, token=raw), 201)
 
 
 @bp.delete("/tokens/<int:token_id>", responses={204: None, 404: Problem})

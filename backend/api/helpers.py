@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from flask import Response, current_app, jsonify
+from pydantic import BaseModel
 
 from backend.config import Settings
 from backend.errors import BadRequest
@@ -25,8 +25,9 @@ def settings() -> Settings:
     return current_app.extensions["scriptman.settings"]  # type: ignore[no-any-return]
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    response = jsonify(body)
+def json_response(body: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """The body as the JSON its model documents (the model is the response schema in the OpenAPI document)."""
+    response = jsonify(body.model_dump(mode="json"))
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value

@@ -1,4 +1,4 @@
-"""Starting a run of a script: ``POST /api/scripts/<id>/execute`` (JSON or multipart)."""
+"""Starting runs: ``POST /api/scripts/<id>/execute`` (JSON or multipart) and re-running one."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Any
 from flask import Response, request
 from flask_openapi3 import APIBlueprint, RawModel, Tag
 
-from backend.api.executions import render
 from backend.api.helpers import current_user_id, json_response, settings
+from backend.api.serializers import execution_out
 from backend.errors import BadRequest
 from backend.extensions import db
 from backend.models import Execution, Trigger
 from backend.schemas.common import Problem
-from backend.schemas.executions import ExecuteBody, ExecutionOut
+from backend.schemas.executions import ExecuteBody, ExecutionOut, ExecutionPath, RerunQuery
 from backend.schemas.scripts import ScriptPath
 from backend.services import executions as service
 from backend.services import scripts as scripts_service
@@ -22,7 +22,7 @@ from backend.services import versions
 from backend.services.executor import workspace
 from backend.services.files import Staging
 
-bp = APIBlueprint("runs", __name__, url_prefix="/api/scripts", abp_tags=[Tag(name="executions")])
+bp = APIBlueprint("runs", __name__, url_prefix="/api", abp_tags=[Tag(name="executions")])
 
 
 class ExecuteRequest(RawModel):
@@ -47,7 +47,7 @@ def _multipart_params() -> dict[str, Any]:
     return values
 
 
-@bp.post("/<int:script_id>/execute", responses=RESPONSES)
+@bp.post("/scripts/<int:script_id>/execute", responses=RESPONSES)
 def execute(path: ScriptPath, raw: ExecuteRequest) -> Response:
     """Queue a run; JSON ``{"params": {...}}`` or multipart (``params`` JSON field + files). Answers 202."""
     script = scripts_service.get_script(path.script_id)
@@ -79,7 +79,16 @@ def execute(path: ScriptPath, raw: ExecuteRequest) -> Response:
 def _accepted(execution: Execution) -> Response:
     """202 with the run as created (queued): rendered before the commit wakes the executor."""
     db.session.flush()
-    body = render(execution)
+    body = execution_out(execution)
     db.session.commit()
     service.wake_executor()
     return json_response(body, 202)
+
+
+@bp.post(
+    "/executions/<int:execution_id>/rerun", responses={202: ExecutionOut, 404: Problem, 409: Problem, 422: Problem}
+)
+def rerun_execution(path: ExecutionPath, query: RerunQuery) -> Response:
+    """Run again with the same parameters (and version, unless latest=true)."""
+    execution = service.rerun(path.execution_id, latest=query.latest, created_by_id=current_user_id())
+    return json_response(execution_out(execution), 202)

@@ -8,7 +8,7 @@ from flask import Response, request
 from flask_openapi3 import APIBlueprint, Tag
 
 from backend.api.helpers import json_response, parse_if_match, settings
-from backend.api.serializers import script_json, version_json
+from backend.api.serializers import script_out, scripts_out
 from backend.errors import Forbidden
 from backend.models import Script
 from backend.models.user import Role
@@ -26,12 +26,12 @@ from backend.schemas.scripts import (
     VersionList,
     VersionOut,
     VersionPath,
+    VersionSummary,
 )
 from backend.security import current_user
 from backend.services import scripts as service
 from backend.services import versions
 from backend.services.cleanup import remove_execution_files
-from backend.services.executions import last_runs
 from backend.services.executor import containment
 
 bp = APIBlueprint("scripts", __name__, url_prefix="/api/scripts", abp_tags=[Tag(name="scripts")])
@@ -40,23 +40,15 @@ ERRORS = {400: Problem, 404: Problem, 409: Problem, 413: Problem, 422: Problem}
 
 def _with_etag(script: Script, status: int = 200) -> Response:
     """One script as JSON (with its last run), its revision as the ETag for If-Match."""
-    body = script_json(script, last_runs([script.id]).get(script.id))
-    return json_response(body, status, {"ETag": f'"{body["revision"]}"'})
+    body = script_out(script)
+    return json_response(body, status, {"ETag": f'"{body.revision}"'})
 
 
 @bp.get("", responses={200: ScriptList, 422: Problem})
 def list_scripts(query: ScriptListQuery) -> Response:
     """List scripts, filtered by text, tag and folder."""
     page = service.list_scripts(q=query.q, tag=query.tag, folder=query.folder, page=query.page, per_page=query.per_page)
-    last = last_runs([s.id for s in page.items])
-    return json_response(
-        {
-            "items": [script_json(s, last.get(s.id)) for s in page.items],
-            "total": page.total,
-            "page": page.page,
-            "per_page": page.per_page,
-        }
-    )
+    return json_response(ScriptList.of_page(page, scripts_out(page.items)))
 
 
 @bp.post("", responses={201: ScriptOut, **ERRORS})
@@ -86,22 +78,27 @@ def get_script(path: ScriptPath) -> Response:
     return _with_etag(service.get_script(path.script_id))
 
 
+def _update(script_id: int, data: dict[str, Any], version: int | None, message: str) -> Response:
+    """PUT and PATCH: apply the changes if the script is still at ``version`` and the If-Match revision."""
+    _check_run_as(data, service.get_script(script_id))
+    script = service.update_script(
+        script_id,
+        data,
+        max_code_bytes=settings().max_code_bytes,
+        expected_version=version,
+        expected_revision=parse_if_match(request.headers.get("If-Match")),
+        message=message,
+    )
+    return _with_etag(script)
+
+
 @bp.put("/<int:script_id>", responses={200: ScriptOut, **ERRORS})
 def replace_script(path: ScriptPath, body: ScriptReplace) -> Response:
     """Replace a script; a new version is made when code, dependencies or parameters change."""
     data = body.model_dump(exclude={"version", "message"})
     if "run_as_user" not in body.model_fields_set:
         data.pop("run_as_user")  # not sent: unchanged, so an editor's PUT keeps an admin's choice
-    _check_run_as(data, service.get_script(path.script_id))
-    script = service.update_script(
-        path.script_id,
-        data,
-        max_code_bytes=settings().max_code_bytes,
-        expected_version=body.version,
-        expected_revision=parse_if_match(request.headers.get("If-Match")),
-        message=body.message,
-    )
-    return _with_etag(script)
+    return _update(path.script_id, data, body.version, body.message)
 
 
 @bp.patch("/<int:script_id>", responses={200: ScriptOut, **ERRORS})
@@ -127,16 +124,7 @@ def patch_script(path: ScriptPath, body: ScriptPatch) -> Response:
             data.pop(field)  # null means "leave as is" for fields that cannot be empty
     if "limits" in data and data["limits"] is None:
         data["limits"] = {}  # null limits: back to the server's defaults
-    _check_run_as(data, service.get_script(path.script_id))
-    script = service.update_script(
-        path.script_id,
-        data,
-        max_code_bytes=settings().max_code_bytes,
-        expected_version=body.version,
-        expected_revision=parse_if_match(request.headers.get("If-Match")),
-        message=body.message or "",
-    )
-    return _with_etag(script)
+    return _update(path.script_id, data, body.version, body.message or "")
 
 
 @bp.delete("/<int:script_id>", responses={204: None, 404: Problem, 409: Problem})
@@ -151,22 +139,16 @@ def list_versions(path: ScriptPath) -> Response:
     """List a script's versions, newest first."""
     script = service.get_script(path.script_id)
     items = [
-        {
-            "number": v.number,
-            "message": v.message,
-            "created_at": v.created_at.isoformat(),
-            "current": v.number == script.current_version,
-        }
-        for v in versions.list_versions(script.id)
+        VersionSummary.of(v, current=v.number == script.current_version) for v in versions.list_versions(script.id)
     ]
-    return json_response({"items": items, "total": len(items)})
+    return json_response(VersionList.of_items(items))
 
 
 @bp.get("/<int:script_id>/versions/<int:number>", responses={200: VersionOut, 404: Problem})
 def get_version(path: VersionPath) -> Response:
     """Get one version's content."""
     service.get_script(path.script_id)
-    return json_response(version_json(versions.get_version(path.script_id, path.number)))
+    return json_response(VersionOut.model_validate(versions.get_version(path.script_id, path.number)))
 
 
 @bp.get("/<int:script_id>/diff", responses={200: DiffOut, 404: Problem, 422: Problem})
@@ -174,9 +156,7 @@ def diff(path: ScriptPath, query: DiffQuery) -> Response:
     """Unified diff between two versions."""
     service.get_script(path.script_id)
     text = versions.diff_versions(path.script_id, query.from_, query.to)
-    return json_response(
-        {"script_id": path.script_id, "from_version": query.from_, "to_version": query.to, "diff": text}
-    )
+    return json_response(DiffOut(script_id=path.script_id, from_version=query.from_, to_version=query.to, diff=text))
 
 
 @bp.post("/<int:script_id>/rollback/<int:number>", responses={200: ScriptOut, 404: Problem, 409: Problem})

@@ -1,95 +1,75 @@
-"""Model → JSON shapes. Secrets are masked here, the last step before anything leaves the server."""
+"""Rows → response models, for the fields a row does not hold itself.
+
+Every response body is a ``backend.schemas`` model dumped with ``model_dump(mode="json")`` (see
+``helpers.json_response``), so the OpenAPI document and the JSON cannot differ. Most models are
+built with ``Model.model_validate(row)``; the ones here need names looked up in other tables (one
+query per batch, not per row), a renamed attribute, or secrets masked with the script's parameter
+definitions. A secret default in parameter definitions is masked by the schema itself
+(``schemas.scripts.MaskedDefinitions``); an execution's stored params are masked when it starts.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
-from backend.models import Execution, Script, ScriptVersion
-from backend.services.params import mask_definitions
-
-
-def last_run_json(execution: Execution | None) -> dict[str, Any] | None:
-    if execution is None:
-        return None
-    return {
-        "id": execution.id,
-        "status": execution.status,
-        "queued_at": _iso(execution.queued_at),
-        "finished_at": _iso(execution.finished_at),
-    }
+from backend.models import Execution, Schedule, Script
+from backend.schemas.executions import ExecutionOut
+from backend.schemas.schedules import ScheduleOut
+from backend.schemas.scripts import LastRun, ScriptOut
+from backend.services import executions as executions_service
+from backend.services import schedules as schedules_service
+from backend.services.params import mask_values
 
 
-def script_json(script: Script, last_run: Execution | None = None) -> dict[str, Any]:
-    return {
-        "id": script.id,
-        "name": script.name,
-        "description": script.description,
-        "language": script.language,
-        "code": script.code,
-        "dependencies": list(script.dependencies),
-        "parameters": mask_definitions(list(script.parameters)),
-        "tags": script.tags,
-        "folder": script.folder,
-        "timeout_seconds": script.timeout_seconds,
-        "max_concurrent": script.max_concurrent,
-        "concurrency_policy": script.concurrency_policy,
-        "max_retries": script.max_retries,
-        "retry_delay_seconds": script.retry_delay_seconds,
-        "enabled": script.enabled,
-        "limits": dict(script.limits or {}),
-        "sandbox_network": script.sandbox_network,
-        "run_as_user": script.run_as_user,
-        "version": script.current_version,
-        "revision": script.revision,
-        "created_at": script.created_at.isoformat(),
-        "updated_at": script.updated_at.isoformat(),
-        "last_run": last_run_json(last_run),
-    }
+def executions_out(rows: list[Execution]) -> list[ExecutionOut]:
+    names = executions_service.script_names(rows)
+    creators = executions_service.creator_names(rows)
+    return [
+        ExecutionOut.of(
+            row,
+            version=row.version_number,
+            script_name=names.get(row.script_id),
+            created_by=creators.get(row.created_by_id or 0),
+        )
+        for row in rows
+    ]
 
 
-def version_json(version: ScriptVersion) -> dict[str, Any]:
-    return {
-        "number": version.number,
-        "script_id": version.script_id,
-        "code": version.code,
-        "dependencies": list(version.dependencies),
-        "parameters": mask_definitions(list(version.parameters)),
-        "message": version.message,
-        "created_at": version.created_at.isoformat(),
-    }
+def execution_out(row: Execution) -> ExecutionOut:
+    return executions_out([row])[0]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+def scripts_out(rows: list[Script]) -> list[ScriptOut]:
+    last_runs = executions_service.last_runs([row.id for row in rows])
+    return [
+        ScriptOut.of(
+            row,
+            version=row.current_version,
+            limits=row.limits or {},
+            last_run=LastRun.model_validate(last_runs[row.id]) if row.id in last_runs else None,
+        )
+        for row in rows
+    ]
 
 
-def execution_json(
-    execution: Execution, script_name: str | None = None, created_by: str | None = None
-) -> dict[str, Any]:
-    return {
-        "id": execution.id,
-        "script_id": execution.script_id,
-        "script_name": script_name,
-        "created_by": created_by,
-        "version": execution.version_number,
-        "trigger": execution.trigger,
-        "params": dict(execution.params or {}),
-        "status": execution.status,
-        "exit_code": execution.exit_code,
-        "result": execution.result,
-        "error": execution.error,
-        "queued_at": _iso(execution.queued_at),
-        "started_at": _iso(execution.started_at),
-        "finished_at": _iso(execution.finished_at),
-        "duration_ms": execution.duration_ms,
-        "peak_memory_kb": execution.peak_memory_kb,
-        "cpu_time_ms": execution.cpu_time_ms,
-        "attempt": execution.attempt,
-        "retry_of_id": execution.retry_of_id,
-        "rerun_of_id": execution.rerun_of_id,
-        "schedule_id": execution.schedule_id,
-        "progress": execution.progress,
-        "progress_message": execution.progress_message,
-        "sandboxed": execution.sandboxed,
-    }
+def script_out(row: Script) -> ScriptOut:
+    return scripts_out([row])[0]
+
+
+def schedules_out(rows: list[Schedule]) -> list[ScheduleOut]:
+    """A schedule's secret params are masked by the definitions of its script as they are now."""
+    scripts = schedules_service.script_info({row.script_id for row in rows})
+    items = []
+    for row in rows:
+        info = scripts.get(row.script_id)
+        params = dict(row.params or {})
+        items.append(
+            ScheduleOut.of(
+                row,
+                script_name=info.name if info else None,
+                params=mask_values(info.parameters, params) if info else params,
+            )
+        )
+    return items
+
+
+def schedule_out(row: Schedule) -> ScheduleOut:
+    return schedules_out([row])[0]

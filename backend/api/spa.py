@@ -21,9 +21,9 @@ npm run build</code>). The API is up: <a href="/api/health">/api/health</a>.</p>
 
 
 class AppPathConverter(PathConverter):
-    """A path that is not the API's or a webhook's."""
+    """A path that is not the API's."""
 
-    regex = r"(?!api(?:/|$)|hooks(?:/|$))[^/].*?"
+    regex = r"(?!api(?:/|$))[^/].*?"
 
 
 @bp.record_once

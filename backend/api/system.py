@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, jsonify
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 from sqlalchemy import text
@@ -39,19 +39,19 @@ def health() -> Response:
     except Exception as error:  # the point of a health check is to report, not to raise
         database = f"error: {type(error).__name__}"
     started = current_app.extensions["scriptman.started_at"]
-    body = {
-        "status": "ok" if database == "ok" else "degraded",
-        "version": __version__,
-        "database": database,
-        "uptime_seconds": round(time.monotonic() - started, 3),
-        "sandbox": sandbox.status(settings()),
-        "containment": containment.status(settings()),
-        "executor": settings().executor,
-    }
+    body = HealthOut(
+        status="ok" if database == "ok" else "degraded",
+        version=__version__,
+        database=database,
+        uptime_seconds=round(time.monotonic() - started, 3),
+        sandbox=sandbox.status(settings()),
+        containment=containment.status(settings()),
+        executor="local",  # the only one built so far
+    )
     return json_response(body, 200 if database == "ok" else 503)
 
 
 @bp.get("/openapi.json", doc_ui=False)
 def openapi_document() -> Response:
     """The OpenAPI 3 document, generated from the code."""
-    return json_response(current_app.api_doc)  # type: ignore[attr-defined]
+    return jsonify(current_app.api_doc)  # type: ignore[attr-defined]

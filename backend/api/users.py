@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from backend.api.auth import user_json
 from backend.api.helpers import json_response
 from backend.errors import Conflict
 from backend.schemas.auth import UserCreate, UserList, UserOut, UserPatch, UserPath
@@ -19,21 +18,20 @@ bp = APIBlueprint("users", __name__, url_prefix="/api/users", abp_tags=[Tag(name
 @bp.get("", responses={200: UserList})
 def list_users() -> Response:
     """All accounts."""
-    items = [user_json(u) for u in users.list_users()]
-    return json_response({"items": items, "total": len(items)})
+    return json_response(UserList.of_items([UserOut.model_validate(u) for u in users.list_users()]))
 
 
 @bp.post("", responses={201: UserOut, 409: Problem, 422: Problem})
 def create_user(body: UserCreate) -> Response:
     """Create an account."""
     user = users.create_user(body.username, body.password, body.role, body.full_name)
-    return json_response(user_json(user), 201)
+    return json_response(UserOut.model_validate(user), 201)
 
 
 @bp.patch("/<int:user_id>", responses={200: UserOut, 404: Problem, 409: Problem, 422: Problem})
 def update_user(path: UserPath, body: UserPatch) -> Response:
     """Change an account; a new password or deactivation ends its sessions."""
-    return json_response(user_json(users.update_user(path.user_id, body.model_dump(exclude_unset=True))))
+    return json_response(UserOut.model_validate(users.update_user(path.user_id, body.model_dump(exclude_unset=True))))
 
 
 @bp.delete("/<int:user_id>", responses={204: None, 404: Problem, 409: Problem})

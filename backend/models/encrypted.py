@@ -15,7 +15,7 @@ from sqlalchemy import JSON
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from backend.services.secretbox import current_box, map_secret_defaults, open_default, seal_default
+from backend.secretbox import current_box, map_secret_defaults, open_default, seal_default
 
 
 class EncryptedJSON(TypeDecorator[Any]):

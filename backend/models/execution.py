@@ -71,8 +71,6 @@ class Execution(db.Model):  # type: ignore[name-defined,misc]
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     progress: Mapped[float | None] = mapped_column(default=None)
     progress_message: Mapped[str | None] = mapped_column(String(500), default=None)
-    log_path: Mapped[str | None] = mapped_column(String(1000), default=None)
-    workspace_path: Mapped[str | None] = mapped_column(String(1000), default=None)
     pid: Mapped[int | None] = mapped_column(default=None)
     pid_started_at: Mapped[float | None] = mapped_column(default=None)
     cookie: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -80,6 +78,10 @@ class Execution(db.Model):  # type: ignore[name-defined,misc]
     # retry; a plain id without a foreign key, so deleting a user keeps the history
     created_by_id: Mapped[int | None] = mapped_column(default=None)
     sandboxed: Mapped[bool] = mapped_column(default=False)
+
+    def run_values(self) -> dict[str, Any]:
+        """The real parameter values of the run: the visible params with the secrets put back."""
+        return {**(self.params or {}), **(self.secret_params or {})}
 
     __table_args__ = (
         Index("ix_executions_script_id_id", "script_id", "id"),

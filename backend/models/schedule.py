@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.extensions import db
 from backend.models.encrypted import EncryptedJSON
 from backend.models.types import UTCDateTime, utcnow
+
+
+class OverlapPolicy(enum.StrEnum):
+    """What a fire does while a run of the same schedule is still queued or running."""
+
+    SKIP = "skip"  # no new run; the fire is recorded as skipped
+    QUEUE = "queue"  # one run waits for the active one to end (further fires are skipped)
+    PARALLEL = "parallel"  # start anyway
 
 
 class Schedule(db.Model):  # type: ignore[name-defined,misc]
@@ -25,7 +34,7 @@ class Schedule(db.Model):  # type: ignore[name-defined,misc]
     # encrypted at rest (which names are secret depends on the script, which may change later).
     params: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
     enabled: Mapped[bool] = mapped_column(default=True)
-    overlap_policy: Mapped[str] = mapped_column(String(20), default="skip")
+    overlap_policy: Mapped[str] = mapped_column(String(20), default=OverlapPolicy.SKIP.value)
     misfire_grace_seconds: Mapped[int] = mapped_column(default=60)
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_status: Mapped[str | None] = mapped_column(String(20), default=None)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from backend.schemas.common import PageQuery, StrictBody
+from backend.models import Role
+from backend.schemas.common import ByValue, ItemList, PageOut, PageQuery, ResponseModel, StrictBody, Timestamp
 
-RoleName = Literal["admin", "editor", "viewer"]
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 
 
@@ -17,22 +17,22 @@ class LoginBody(StrictBody):
     password: str = Field(min_length=1, max_length=1000)
 
 
-class UserOut(BaseModel):
+class UserOut(ResponseModel):
     id: int
     username: str
     full_name: str
-    role: RoleName
+    role: Role
     active: bool
-    created_at: str
-    last_login_at: str | None
+    created_at: Timestamp
+    last_login_at: Timestamp | None
 
 
-class SessionOut(BaseModel):
+class SessionOut(ResponseModel):
     user: UserOut
     csrf_token: str | None = Field(description="Send as X-CSRF-Token on cookie-authenticated writes")
 
 
-class MaybeSessionOut(BaseModel):
+class MaybeSessionOut(ResponseModel):
     user: UserOut | None = Field(description="null when nobody is logged in")
     csrf_token: str | None
 
@@ -40,14 +40,14 @@ class MaybeSessionOut(BaseModel):
 class UserCreate(StrictBody):
     username: str = Field(pattern=USERNAME_PATTERN)
     password: str = Field(min_length=8, max_length=1000)
-    role: RoleName = "viewer"
+    role: ByValue[Role] = Role.VIEWER
     full_name: str = Field(default="", max_length=200)
 
 
 class UserPatch(StrictBody):
     username: str | None = Field(default=None, pattern=USERNAME_PATTERN)
     password: str | None = Field(default=None, min_length=8, max_length=1000)
-    role: RoleName | None = None
+    role: ByValue[Role] | None = None
     full_name: str | None = Field(default=None, max_length=200)
     active: bool | None = None
 
@@ -69,30 +69,28 @@ class UserPath(BaseModel):
     user_id: int = Field(ge=1, le=2**62)
 
 
-class UserList(BaseModel):
-    items: list[UserOut]
-    total: int
+class UserList(ItemList[UserOut]):
+    pass
 
 
 class TokenCreate(StrictBody):
     name: str = Field(min_length=1, max_length=100)
 
 
-class TokenOut(BaseModel):
+class TokenOut(ResponseModel):
     id: int
     name: str
     prefix: str
-    created_at: str
-    last_used_at: str | None
+    created_at: Timestamp
+    last_used_at: Timestamp | None
 
 
 class TokenCreated(TokenOut):
     token: str = Field(description="The token value; shown only in this response")
 
 
-class TokenList(BaseModel):
-    items: list[TokenOut]
-    total: int
+class TokenList(ItemList[TokenOut]):
+    pass
 
 
 class TokenPath(BaseModel):
@@ -104,9 +102,9 @@ class AuditQuery(PageQuery):
     username: str | None = Field(default=None, max_length=64)
 
 
-class AuditOut(BaseModel):
+class AuditOut(ResponseModel):
     id: int
-    time: str
+    time: Timestamp
     username: str
     action: str
     target_type: str
@@ -116,6 +114,5 @@ class AuditOut(BaseModel):
     status: int
 
 
-class AuditList(BaseModel):
-    items: list[AuditOut]
-    total: int
+class AuditList(PageOut[AuditOut]):
+    pass

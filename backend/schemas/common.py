@@ -1,12 +1,26 @@
-"""Shapes shared by several resources."""
+"""Shapes shared by several resources, and the base every response body is built on."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any, Generic, Protocol, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, Strict, WithJsonSchema
 
 MAX_PER_PAGE = 200
+T = TypeVar("T")
+
+# ``datetime.isoformat()``: "2026-01-31T12:00:00.123456+00:00" (pydantic alone would write "Z"); a
+# schedule preview keeps its zone's offset. The web app and API clients parse this form.
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+# Request bodies are strict, and in strict mode a StrEnum field takes only enum members; JSON has
+# none, so such a field takes the member's value (and nothing else).
+ByValue = Annotated[T, Strict(False)]
 
 
 class StrictBody(BaseModel):
@@ -20,6 +34,52 @@ class PageQuery(BaseModel):
     per_page: int = Field(default=50, ge=1, le=MAX_PER_PAGE)
 
 
+class ResponseModel(BaseModel):
+    """A response body, read from a row's attributes; the handler sends ``model_dump(mode="json")``.
+
+    ``Model.model_validate(row)`` when every field is an attribute of the row; ``Model.of(row, ...)``
+    when some are not (looked up elsewhere, renamed, or masked).
+    """
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, row: object, **computed: Any) -> Self:
+        """The fields ``computed`` gives, the others from ``row``'s attributes of the same name."""
+        values = {name: getattr(row, name) for name in cls.model_fields if name not in computed and hasattr(row, name)}
+        return cls.model_validate({**values, **computed})
+
+
+class ItemList(BaseModel, Generic[T]):
+    """A whole list, wrapped in an object (room to grow without breaking clients)."""
+
+    items: list[T]
+    total: int
+
+    @classmethod
+    def of_items(cls, items: Sequence[T]) -> Self:
+        return cls(items=list(items), total=len(items))
+
+
+class PageCounts(Protocol):
+    """What a page of a list knows besides its items (``backend.services.pagination.Page``)."""
+
+    total: int
+    page: int
+    per_page: int
+
+
+class PageOut(ItemList[T], Generic[T]):
+    """One page of a longer list: ``total`` counts every item, ``items`` holds those of ``page``."""
+
+    page: int
+    per_page: int
+
+    @classmethod
+    def of_page(cls, page: PageCounts, items: Sequence[T]) -> Self:
+        return cls(items=list(items), total=page.total, page=page.page, per_page=page.per_page)
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details."""
 
@@ -29,7 +89,3 @@ class Problem(BaseModel):
     detail: str
     field: str | None = None
     errors: list[dict[str, Any]] | None = None
-
-
-class Message(BaseModel):
-    message: str

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from backend.schemas.common import PageQuery, StrictBody
-
-Status = Literal["queued", "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted"]
-TriggerName = Literal["manual", "schedule", "webhook", "retry", "rerun", "api"]
+from backend.models import ExecutionStatus, Trigger
+from backend.schemas.common import PageOut, PageQuery, ResponseModel, StrictBody, Timestamp
 
 
 class ExecuteBody(StrictBody):
@@ -23,28 +20,33 @@ class ExecutionPath(BaseModel):
 
 class ExecutionListQuery(PageQuery):
     script_id: int | None = Field(default=None, ge=1, le=2**62)
-    status: Status | None = None
-    trigger: TriggerName | None = None
+    status: ExecutionStatus | None = None
+    trigger: Trigger | None = None
 
 
 class RerunQuery(BaseModel):
     latest: bool = Field(default=False, description="Run the script's current version instead")
 
 
-class ExecutionOut(BaseModel):
+# built by backend/api/serializers.py: ``version``, ``script_name`` and ``created_by`` are not columns
+class ExecutionOut(ResponseModel):
     id: int
     script_id: int
     script_name: str | None
+    created_by: str | None = Field(
+        description="Who started it: the user (manual, API, re-run), the schedule's creator, "
+        "the first attempt's for a retry; null for the command line"
+    )
     version: int
-    trigger: TriggerName
-    params: dict[str, Any]
-    status: Status
+    trigger: Trigger
+    params: dict[str, Any] = Field(description="Secret values are shown as ***")
+    status: ExecutionStatus
     exit_code: int | None
     result: Any | None
     error: str | None
-    queued_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    queued_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
     duration_ms: int | None
     peak_memory_kb: int | None
     cpu_time_ms: int | None
@@ -55,14 +57,7 @@ class ExecutionOut(BaseModel):
     progress: float | None
     progress_message: str | None
     sandboxed: bool
-    created_by: str | None = Field(
-        description="Who started it: the user (manual, API, re-run), the schedule's creator, "
-        "the first attempt's for a retry; null for the command line"
-    )
 
 
-class ExecutionList(BaseModel):
-    items: list[ExecutionOut]
-    total: int
-    page: int
-    per_page: int
+class ExecutionList(PageOut[ExecutionOut]):
+    pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.schemas.common import ItemList, ResponseModel, Timestamp
 from backend.schemas.executions import ExecutionPath
 
 
@@ -17,14 +18,14 @@ class StreamQuery(BaseModel):
     offset: int | None = Field(default=None, ge=0, le=2**53, description="Resume from this byte offset")
 
 
-class LogRecord(BaseModel):
+class LogRecord(ResponseModel):
     offset: int
     time: str
     stream: str
     text: str
 
 
-class LogPage(BaseModel):
+class LogPage(ResponseModel):
     """Log records from an offset; with ``format=text`` the whole log as ``text/plain`` instead."""
 
     model_config = ConfigDict(
@@ -50,14 +51,13 @@ class FileQuery(BaseModel):
     download: bool = False
 
 
-class FileEntry(BaseModel):
+class FileEntry(ResponseModel):
     path: str
     size: int
-    modified: str
+    modified: Timestamp
     is_dir: bool
     is_symlink: bool
 
 
-class FileList(BaseModel):
-    items: list[FileEntry]
-    total: int
+class FileList(ItemList[FileEntry]):
+    pass

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from backend.schemas.common import PageQuery, StrictBody
+from backend.models import ExecutionStatus, FireOutcome
+from backend.models.schedule import OverlapPolicy
+from backend.schemas.common import ByValue, PageOut, PageQuery, ResponseModel, StrictBody, Timestamp
 from backend.schemas.scripts import clean_name
 from backend.services.scheduler.cron import MAX_EXPRESSION_CHARS, MAX_TIMEZONE_CHARS
 
-OverlapPolicy = Literal["skip", "queue", "parallel"]
-Outcome = Literal["started", "queued", "skipped", "missed", "failed"]
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 MAX_PREVIEW_COUNT = 100
 
@@ -30,7 +29,7 @@ class ScheduleCreate(StrictBody):
     timezone: str | None = Field(default=None, max_length=MAX_TIMEZONE_CHARS, description=TIMEZONE_HELP)
     params: dict[str, Any] = Field(default_factory=dict, description="Values over the script's defaults")
     enabled: bool = True
-    overlap_policy: OverlapPolicy = "skip"
+    overlap_policy: ByValue[OverlapPolicy] = OverlapPolicy.SKIP
     misfire_grace_seconds: int = Field(default=60, ge=1, le=MAX_GRACE_SECONDS)
 
     _name = field_validator("name")(classmethod(lambda cls, v: clean_name(v)))
@@ -49,7 +48,7 @@ class SchedulePatch(StrictBody):
     timezone: str | None = Field(default=None, max_length=MAX_TIMEZONE_CHARS, description=TIMEZONE_HELP)
     params: dict[str, Any] | None = None
     enabled: bool | None = None
-    overlap_policy: OverlapPolicy | None = None
+    overlap_policy: ByValue[OverlapPolicy] | None = None
     misfire_grace_seconds: int | None = Field(default=None, ge=1, le=MAX_GRACE_SECONDS)
 
     _name = field_validator("name")(classmethod(lambda cls, v: v if v is None else clean_name(v)))
@@ -72,10 +71,11 @@ class PreviewQuery(BaseModel):
 
 
 class FireListQuery(PageQuery):
-    outcome: Outcome | None = None
+    outcome: FireOutcome | None = None
 
 
-class ScheduleOut(BaseModel):
+# built by backend/api/serializers.py: ``script_name`` is looked up, ``params`` masked by the script's definitions
+class ScheduleOut(ResponseModel):
     id: int
     name: str
     script_id: int
@@ -86,40 +86,34 @@ class ScheduleOut(BaseModel):
     enabled: bool
     overlap_policy: OverlapPolicy
     misfire_grace_seconds: int
-    last_run_at: datetime | None
-    last_status: str | None
-    next_run_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    last_run_at: Timestamp | None
+    last_status: ExecutionStatus | None = Field(description="The status of the schedule's newest run")
+    next_run_at: Timestamp | None
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
-class ScheduleList(BaseModel):
-    items: list[ScheduleOut]
-    total: int
-    page: int
-    per_page: int
+class ScheduleList(PageOut[ScheduleOut]):
+    pass
 
 
-class PreviewOut(BaseModel):
+class PreviewOut(ResponseModel):
     cron: str
     fields: str = Field(description="The expression croniter evaluates (macros expanded)")
     has_seconds: bool
     timezone: str
-    times: list[datetime] = Field(description="Next fire times, ISO 8601 with the zone's offset")
+    times: list[Timestamp] = Field(description="Next fire times, ISO 8601 with the zone's offset")
 
 
-class FireOut(BaseModel):
+class FireOut(ResponseModel):
     id: int
     schedule_id: int
-    scheduled_for: datetime
-    fired_at: datetime
-    outcome: Outcome
+    scheduled_for: Timestamp
+    fired_at: Timestamp
+    outcome: FireOutcome
     execution_id: int | None
     detail: str | None
 
 
-class FireList(BaseModel):
-    items: list[FireOut]
-    total: int
-    page: int
-    per_page: int
+class FireList(PageOut[FireOut]):
+    pass

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from backend.schemas.common import PageQuery, StrictBody
-from backend.services.params import ParameterDefinition
+from backend.models import ExecutionStatus
+from backend.schemas.common import ItemList, PageOut, PageQuery, ResponseModel, StrictBody, Timestamp
+from backend.services.params import ParameterDefinition, mask_definitions
 
 Language = Literal["python", "javascript", "shell"]
 ConcurrencyPolicy = Literal["queue", "refuse"]
@@ -148,26 +148,33 @@ class DiffQuery(BaseModel):
     to: int = Field(ge=1, le=2**31)
 
 
-class LastRun(BaseModel):
+# Parameter definitions as they leave the server: whoever builds a response, a secret's default is ***.
+MaskedDefinitions = Annotated[
+    list[dict[str, Any]], AfterValidator(mask_definitions), Field(description="A secret's default is shown as ***")
+]
+
+
+class LastRun(ResponseModel):
     id: int
-    status: str
-    queued_at: datetime
-    finished_at: datetime | None
+    status: ExecutionStatus
+    queued_at: Timestamp
+    finished_at: Timestamp | None
 
 
-class ScriptOut(BaseModel):
+# built by backend/api/serializers.py: ``version`` and ``last_run`` are not columns
+class ScriptOut(ResponseModel):
     id: int
     name: str
     description: str
     language: Language
     code: str
     dependencies: list[str]
-    parameters: list[dict[str, Any]]
+    parameters: MaskedDefinitions
     tags: list[str]
     folder: str
     timeout_seconds: int | None
     max_concurrent: int | None
-    concurrency_policy: str
+    concurrency_policy: ConcurrencyPolicy
     max_retries: int
     retry_delay_seconds: int
     enabled: bool
@@ -176,41 +183,37 @@ class ScriptOut(BaseModel):
     run_as_user: str | None
     version: int = Field(description="Current version number")
     revision: int = Field(description="Bumped on every change; use as If-Match")
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
     last_run: LastRun | None = Field(default=None, description="The newest execution of this script")
 
 
-class ScriptList(BaseModel):
-    items: list[ScriptOut]
-    total: int
-    page: int
-    per_page: int
+class ScriptList(PageOut[ScriptOut]):
+    pass
 
 
-class VersionOut(BaseModel):
+class VersionOut(ResponseModel):
     number: int
     script_id: int
     code: str
     dependencies: list[str]
-    parameters: list[dict[str, Any]]
+    parameters: MaskedDefinitions
     message: str
-    created_at: datetime
+    created_at: Timestamp
 
 
-class VersionSummary(BaseModel):
+class VersionSummary(ResponseModel):
     number: int
     message: str
-    created_at: datetime
+    created_at: Timestamp
     current: bool
 
 
-class VersionList(BaseModel):
-    items: list[VersionSummary]
-    total: int
+class VersionList(ItemList[VersionSummary]):
+    pass
 
 
-class DiffOut(BaseModel):
+class DiffOut(ResponseModel):
     script_id: int
     from_version: int
     to_version: int

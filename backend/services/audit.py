@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from backend.extensions import db
 from backend.models import AuditEvent, User
-
-
-@dataclass
-class Page:
-    items: list[AuditEvent]
-    total: int
+from backend.services.pagination import Page, paginate
 
 
 def record(
@@ -44,12 +38,10 @@ def record(
     db.session.commit()
 
 
-def list_events(*, action: str | None, username: str | None, page: int, per_page: int) -> Page:
+def list_events(*, action: str | None, username: str | None, page: int, per_page: int) -> Page[AuditEvent]:
     query = select(AuditEvent)
     if action:
         query = query.where(AuditEvent.action == action)
     if username:
         query = query.where(AuditEvent.username == username.strip().lower())
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(query.order_by(AuditEvent.id.desc()).offset((page - 1) * per_page).limit(per_page))
-    return Page(list(rows), total)
+    return paginate(query.order_by(AuditEvent.id.desc()), page=page, per_page=per_page)

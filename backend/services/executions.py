@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -26,20 +25,13 @@ from backend.services import params as params_service
 from backend.services import versions
 from backend.services.cleanup import remove_execution_files
 from backend.services.executor import process, workspace
+from backend.services.pagination import Page, paginate
 
 log = logging.getLogger(__name__)
 
 
 class Dispatcher(Protocol):
     def notify(self) -> None: ...
-
-
-@dataclass
-class Page:
-    items: list[Execution]
-    total: int
-    page: int
-    per_page: int
 
 
 def _dispatcher() -> Dispatcher | None:
@@ -121,18 +113,13 @@ def wake_executor() -> None:
         dispatcher.notify()
 
 
-def run_values(execution: Execution) -> dict[str, Any]:
-    """The real parameter values of a run: stored params with the secrets put back."""
-    return {**execution.params, **(execution.secret_params or {})}
-
-
 def rerun(execution_id: int, *, latest: bool = False, created_by_id: int | None = None) -> Execution:
     original = get_execution(execution_id)
     script = db.session.get(Script, original.script_id)
     assert script is not None
     return start(
         script,
-        run_values(original),
+        original.run_values(),
         Trigger.RERUN,
         version_number=None if latest else original.version_number,
         rerun_of_id=original.id,
@@ -152,7 +139,7 @@ def copy_inputs(original: Execution, new_id: int) -> None:
     source = workspace.run_paths(settings, original.id).inputs
     definitions = versions.get_version(original.script_id, original.version_number).parameters
     file_params = {d["name"] for d in definitions if d.get("type") == "file"}
-    named = [str(v) for k, v in run_values(original).items() if k in file_params and v]
+    named = [str(v) for k, v in original.run_values().items() if k in file_params and v]
     missing = [name for name in named if not (source / name).is_file()]
     if missing:
         raise Conflict(
@@ -209,7 +196,7 @@ def delete(execution_id: int) -> None:
 
 def list_executions(
     *, script_id: int | None, status: str | None, trigger: str | None, page: int, per_page: int
-) -> Page:
+) -> Page[Execution]:
     query = select(Execution)
     if script_id is not None:
         query = query.where(Execution.script_id == script_id)
@@ -217,9 +204,7 @@ def list_executions(
         query = query.where(Execution.status == status)
     if trigger:
         query = query.where(Execution.trigger == trigger)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(query.order_by(Execution.id.desc()).offset((page - 1) * per_page).limit(per_page))
-    return Page(items=list(rows), total=total, page=page, per_page=per_page)
+    return paginate(query.order_by(Execution.id.desc()), page=page, per_page=per_page)
 
 
 def creator_names(executions: list[Execution]) -> dict[int, str]:
@@ -255,7 +240,7 @@ def schedule_retry(execution: Execution, script: Script) -> Execution | None:
         return None
     return start(
         script,
-        run_values(execution),
+        execution.run_values(),
         Trigger.RETRY,
         version_number=execution.version_number,
         schedule_id=execution.schedule_id,

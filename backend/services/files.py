@@ -62,15 +62,6 @@ class Entry:
     is_dir: bool
     is_symlink: bool
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "path": self.path,
-            "size": self.size,
-            "modified": self.modified.isoformat(),
-            "is_dir": self.is_dir,
-            "is_symlink": self.is_symlink,
-        }
-
     @classmethod
     def from_stat(cls, relative: str, info: os.stat_result) -> Entry:
         is_dir = stat.S_ISDIR(info.st_mode)

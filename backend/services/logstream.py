@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from backend.services.executor.logfile import Record, read_records
 
@@ -40,6 +41,61 @@ def _event_for(record: Record) -> str:
     return sse("log", record.as_dict(), record.next_offset)
 
 
+@dataclass(frozen=True)
+class Event:
+    """One step of following a run: a log record, a status change, the end, or a quiet moment."""
+
+    kind: Literal["record", "status", "end", "keepalive"]
+    record: Record | None = None
+    status: dict[str, Any] | None = None
+
+
+def events(
+    log_path: str,
+    offset: int,
+    lookup: StatusLookup,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    keepalive_seconds: float = KEEPALIVE_SECONDS,
+) -> Iterator[Event]:
+    """Records from ``offset``, status changes, then the end: what SSE and ``scriptman run`` show.
+
+    The final log line is written before the final status is stored, so once the status is final
+    everything left in the file is drained and the following ends with nothing lost.
+    """
+    last_status: str | None = None
+    last_check = float("-inf")
+    last_sent = clock()
+    while True:
+        records = read_records(log_path, offset, limit=BATCH_RECORDS)
+        for record in records:
+            yield Event("record", record=record)
+            offset = record.next_offset
+        now = clock()
+        if records:
+            last_sent = now
+        if any(r.stream == "sys" for r in records) or now - last_check >= STATUS_POLL_SECONDS:
+            last_check = now
+            current = lookup()
+            if current is None:
+                yield Event("end", status={"status": "deleted", "offset": offset})
+                return
+            if current["status"] != last_status:
+                last_status = current["status"]
+                yield Event("status", status=current)
+                last_sent = now
+            if last_status in FINAL_STATUSES and not read_records(log_path, offset, limit=1):
+                yield Event("end", status={**current, "offset": offset})
+                return
+        if len(records) == BATCH_RECORDS:
+            continue
+        if now - last_sent >= keepalive_seconds:
+            yield Event("keepalive")
+            last_sent = now
+        sleep(FOLLOW_POLL_SECONDS)
+
+
 def follow(
     log_path: str,
     offset: int,
@@ -49,39 +105,12 @@ def follow(
     sleep: Callable[[float], None] = time.sleep,
     keepalive_seconds: float = KEEPALIVE_SECONDS,
 ) -> Iterator[str]:
-    """Yield SSE text: ``log``/``progress`` records from ``offset``, ``status`` changes, then ``end``.
-
-    The final log line is written before the final status is stored, so once the status is final
-    everything left in the file is drained and the stream ends with nothing lost.
-    """
+    """Yield SSE text: ``log``/``progress`` records from ``offset``, ``status`` changes, then ``end``."""
     yield "retry: 2000\n\n"
-    last_status: str | None = None
-    last_check = float("-inf")
-    last_sent = clock()
-    while True:
-        records = read_records(log_path, offset, limit=BATCH_RECORDS)
-        for record in records:
-            yield _event_for(record)
-            offset = record.next_offset
-        now = clock()
-        if records:
-            last_sent = now
-        if any(r.stream == "sys" for r in records) or now - last_check >= STATUS_POLL_SECONDS:
-            last_check = now
-            current = lookup()
-            if current is None:
-                yield sse("end", {"status": "deleted", "offset": offset})
-                return
-            if current["status"] != last_status:
-                last_status = current["status"]
-                yield sse("status", current)
-                last_sent = now
-            if last_status in FINAL_STATUSES and not read_records(log_path, offset, limit=1):
-                yield sse("end", {**current, "offset": offset})
-                return
-        if len(records) == BATCH_RECORDS:
-            continue
-        if now - last_sent >= keepalive_seconds:
+    for event in events(log_path, offset, lookup, clock=clock, sleep=sleep, keepalive_seconds=keepalive_seconds):
+        if event.kind == "record" and event.record is not None:
+            yield _event_for(event.record)
+        elif event.kind == "keepalive":
             yield ": keepalive\n\n"
-            last_sent = now
-        sleep(FOLLOW_POLL_SECONDS)
+        else:
+            yield sse(event.kind, event.status)

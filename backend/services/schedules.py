@@ -12,28 +12,20 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
 from backend.database import begin_write
-from backend.errors import Conflict, NotFound, Unprocessable
+from backend.errors import NotFound, Unprocessable
 from backend.extensions import db
-from backend.models import Execution, FireOutcome, Schedule, ScheduleFire, Script, Trigger
+from backend.models import Execution, FireOutcome, Schedule, ScheduleFire, Script
 from backend.models.types import utcnow
-from backend.services import executions
 from backend.services import params as params_service
+from backend.services import scheduler
+from backend.services.pagination import Page, paginate
 from backend.services.scheduler import cron
-from backend.services.scheduler.fire import set_runtime
+from backend.services.uniqueness import commit, ensure_unique_name
 
 TRIGGER_FIELDS = ("cron", "timezone", "enabled")
-
-
-@dataclass
-class Page:
-    items: list[Any]
-    total: int
-    page: int
-    per_page: int
 
 
 @dataclass
@@ -80,7 +72,9 @@ def script_info(script_ids: set[int]) -> dict[int, ScriptInfo]:
     return {int(row.id): ScriptInfo(row.name, list(row.parameters or [])) for row in rows}
 
 
-def list_schedules(*, script_id: int | None, enabled: bool | None, q: str | None, page: int, per_page: int) -> Page:
+def list_schedules(
+    *, script_id: int | None, enabled: bool | None, q: str | None, page: int, per_page: int
+) -> Page[Schedule]:
     query = select(Schedule)
     if script_id is not None:
         query = query.where(Schedule.script_id == script_id)
@@ -88,9 +82,7 @@ def list_schedules(*, script_id: int | None, enabled: bool | None, q: str | None
         query = query.where(Schedule.enabled.is_(enabled))
     if q:
         query = query.where(Schedule.name.ilike(f"%{q}%"))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(query.order_by(Schedule.name, Schedule.id).offset((page - 1) * per_page).limit(per_page))
-    return Page(items=list(rows), total=total, page=page, per_page=per_page)
+    return paginate(query.order_by(Schedule.name, Schedule.id), page=page, per_page=per_page)
 
 
 def _script_for(script_id: int) -> Script:
@@ -115,22 +107,6 @@ def _clean_params(script: Script, values: dict[str, Any], previous: dict[str, An
     return {name: coerced[name] for name in values if name in coerced}
 
 
-def _ensure_unique_name(name: str, schedule_id: int | None = None) -> None:
-    query = select(Schedule.id).where(Schedule.name == name)
-    if schedule_id is not None:
-        query = query.where(Schedule.id != schedule_id)
-    if db.session.scalar(query) is not None:
-        raise Conflict(f"A schedule named {name!r} already exists.", field="name")
-
-
-def _commit() -> None:
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict("The change conflicts with another one (duplicate name?); retry.") from None
-
-
 def _apply(schedule: Schedule, *, trigger_changed: bool) -> None:
     """Validate the merged state and set ``next_run_at`` when what decides it changed."""
     spec = parse_cron(schedule.cron, schedule.timezone)
@@ -145,12 +121,12 @@ def create(data: dict[str, Any], created_by_id: int | None = None) -> Schedule:
     data["timezone"] = data.get("timezone") or default_timezone()
     begin_write()
     script = _script_for(data["script_id"])
-    _ensure_unique_name(data["name"])
+    ensure_unique_name(Schedule, data["name"])
     data["params"] = _clean_params(script, data.get("params") or {}, {})
     schedule = Schedule(**data, created_by_id=created_by_id)
     _apply(schedule, trigger_changed=True)
     db.session.add(schedule)
-    _commit()
+    commit()
     _notify_scheduler()
     return schedule
 
@@ -164,7 +140,7 @@ def update(schedule_id: int, changes: dict[str, Any]) -> Schedule:
     schedule = get_schedule(schedule_id)
     script = _script_for(changes.get("script_id", schedule.script_id))
     if "name" in changes:
-        _ensure_unique_name(changes["name"], schedule.id)
+        ensure_unique_name(Schedule, changes["name"], exclude_id=schedule.id)
     if "params" in changes or "script_id" in changes:
         changes["params"] = _clean_params(
             script, changes.get("params", schedule.params) or {}, dict(schedule.params or {})
@@ -173,7 +149,7 @@ def update(schedule_id: int, changes: dict[str, Any]) -> Schedule:
     for field, value in changes.items():
         setattr(schedule, field, value)
     _apply(schedule, trigger_changed=trigger_changed)
-    _commit()
+    commit()
     _notify_scheduler()
     return schedule
 
@@ -188,7 +164,7 @@ def delete(schedule_id: int) -> None:
     """Delete a schedule and its fire history; its past runs stay (their ``schedule_id`` is cleared)."""
     begin_write()
     db.session.delete(get_schedule(schedule_id))
-    _commit()
+    commit()
     _notify_scheduler()
 
 
@@ -199,42 +175,13 @@ def run_now(schedule_id: int, created_by_id: int | None = None) -> Execution:
     """
     begin_write()
     schedule = get_schedule(schedule_id)
-    script = _script_for(schedule.script_id)
-    execution = executions.start(
-        script,
-        dict(schedule.params or {}),
-        Trigger.SCHEDULE,
-        schedule_id=schedule.id,
-        created_by_id=created_by_id,
-        commit=False,
-    )
-    db.session.flush()
-    now = utcnow()
-    db.session.add(
-        ScheduleFire(
-            schedule_id=schedule.id,
-            scheduled_for=now,
-            fired_at=now,
-            outcome=FireOutcome.STARTED.value,
-            execution_id=execution.id,
-            detail="run now",
-        )
-    )
-    set_runtime(schedule.id, last_run_at=now, last_status=execution.status)
-    db.session.commit()
-    executions.wake_executor()
-    return execution
+    return scheduler.fire_now(schedule, _script_for(schedule.script_id), created_by_id)
 
 
-def list_fires(schedule_id: int, *, outcome: str | None, page: int, per_page: int) -> Page:
+def list_fires(schedule_id: int, *, outcome: str | None, page: int, per_page: int) -> Page[ScheduleFire]:
     get_schedule(schedule_id)
     query = select(ScheduleFire).where(ScheduleFire.schedule_id == schedule_id)
     if outcome:
         query = query.where(ScheduleFire.outcome == FireOutcome(outcome).value)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(
-        query.order_by(ScheduleFire.scheduled_for.desc(), ScheduleFire.id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    )
-    return Page(items=list(rows), total=total, page=page, per_page=per_page)
+    order = (ScheduleFire.scheduled_for.desc(), ScheduleFire.id.desc())
+    return paginate(query.order_by(*order), page=page, per_page=per_page)

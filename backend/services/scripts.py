@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 
 from backend.database import begin_write
 from backend.errors import Conflict, NotFound, PayloadTooLarge
@@ -14,7 +12,9 @@ from backend.extensions import db
 from backend.models import ACTIVE_STATUSES, Execution, Script, ScriptTag
 from backend.services import params as params_service
 from backend.services import versions
+from backend.services.pagination import Page, paginate
 from backend.services.requirements import validate_dependencies
+from backend.services.uniqueness import commit, ensure_unique_name
 
 METADATA_FIELDS = (
     "name",
@@ -28,14 +28,6 @@ METADATA_FIELDS = (
     "enabled",
     "language",
 )
-
-
-@dataclass
-class Page:
-    items: list[Script]
-    total: int
-    page: int
-    per_page: int
 
 
 def get_script(script_id: int) -> Script:
@@ -52,7 +44,7 @@ def find_by_name(name: str) -> Script:
     return script
 
 
-def list_scripts(*, q: str | None, tag: str | None, folder: str | None, page: int, per_page: int) -> Page:
+def list_scripts(*, q: str | None, tag: str | None, folder: str | None, page: int, per_page: int) -> Page[Script]:
     query = select(Script)
     if q:
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -64,9 +56,7 @@ def list_scripts(*, q: str | None, tag: str | None, folder: str | None, page: in
     if folder is not None and folder.strip("/"):
         prefix = folder.strip("/")
         query = query.where(or_(Script.folder == prefix, Script.folder.startswith(prefix + "/")))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(query.order_by(Script.folder, Script.name).offset((page - 1) * per_page).limit(per_page))
-    return Page(items=list(rows), total=total, page=page, per_page=per_page)
+    return paginate(query.order_by(Script.folder, Script.name), page=page, per_page=per_page)
 
 
 def _check_code_size(code: str, limit: int) -> None:
@@ -83,35 +73,19 @@ def _normalise_content(language: str, data: dict[str, Any], old_parameters: list
         data["parameters"] = params_service.keep_secret_defaults(defs, old_parameters)
 
 
-def _ensure_unique_name(name: str, script_id: int | None = None) -> None:
-    query = select(Script.id).where(Script.name == name)
-    if script_id is not None:
-        query = query.where(Script.id != script_id)
-    if db.session.scalar(query) is not None:
-        raise Conflict(f"A script named {name!r} already exists.", field="name")
-
-
-def _commit() -> None:
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict("The change conflicts with another one (duplicate name or version); retry.") from None
-
-
 def create_script(data: dict[str, Any], *, max_code_bytes: int) -> Script:
     data = dict(data)
     _check_code_size(data.get("code", ""), max_code_bytes)
     _normalise_content(data["language"], data, [])
     tags = data.pop("tags", [])
     begin_write()
-    _ensure_unique_name(data["name"])
+    ensure_unique_name(Script, data["name"])
     script = Script(**data, current_version=1, revision=1)
     script.tag_rows = [ScriptTag(tag=t) for t in tags]
     db.session.add(script)
     db.session.flush()
     versions.snapshot(script, "created")
-    _commit()
+    commit()
     return script
 
 
@@ -148,7 +122,7 @@ def update_script(
         changes["dependencies"] = list(script.dependencies)
     _normalise_content(language, changes, list(script.parameters))
     if "name" in changes:
-        _ensure_unique_name(changes["name"], script.id)
+        ensure_unique_name(Script, changes["name"], exclude_id=script.id)
 
     before = versions.content_of(script)
     tags = changes.pop("tags", None)
@@ -164,7 +138,7 @@ def update_script(
         versions.snapshot(script, message)
     if changed:
         script.revision += 1
-    _commit()
+    commit()
     return script
 
 
@@ -178,7 +152,7 @@ def rollback(script_id: int, number: int) -> Script:
     script.parameters = list(target.parameters)
     versions.snapshot(script, f"rollback to version {number}")
     script.revision += 1
-    _commit()
+    commit()
     return script
 
 
@@ -199,5 +173,5 @@ def delete_script(script_id: int) -> list[int]:
         raise Conflict(f"Script {script_id} has {active} queued or running execution(s); cancel them first.")
     execution_ids = list(db.session.scalars(select(Execution.id).where(Execution.script_id == script_id)))
     db.session.delete(script)
-    _commit()
+    commit()
     return execution_ids

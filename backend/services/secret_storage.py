@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from backend.extensions import db
-from backend.services.secretbox import (
+from backend.secretbox import (
     SEALED,
     SecretBox,
     SecretsKeyError,

@@ -21,7 +21,7 @@ from flask import current_app
 from alembic import op
 import sqlalchemy as sa
 
-from backend.services.secretbox import EXTENSION, SEALED, is_sealed_default, map_secret_defaults
+from backend.secretbox import EXTENSION, SEALED, is_sealed_default, map_secret_defaults
 
 
 revision = '0006'

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
@@ -33,6 +34,9 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 SERVER_START_SECONDS = 30
+RUNS_END_SECONDS = 30
+ACTIVE = ("queued", "running")
+SUPERVISOR = "executor/supervise.py"
 
 
 @dataclass
@@ -76,14 +80,64 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
+            log.close()
             raise AssertionError("the server did not start:\n" + (home / "server.log").read_text(errors="replace"))
         time.sleep(0.2)
     yield Server(url=url, home=home, process=process)
-    process.terminate()
     try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        _end_runs(url)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+    _wait_no_supervisor(home)
+
+
+def _end_runs(url: str) -> None:
+    """Cancel, through the API, every run the suite left queued or running, and wait until each has ended.
+
+    Stopping the server alone would not: a run's supervisor outlives the server by design.
+    """
+    api = requests.Session()
+    login = api.post(f"{url}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}, timeout=10)
+    api.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+
+    def active() -> list[int]:
+        return [
+            execution["id"]
+            for status in ACTIVE
+            for execution in api.get(f"{url}/api/executions?status={status}&per_page=200", timeout=10).json()["items"]
+        ]
+
+    deadline = time.monotonic() + RUNS_END_SECONDS
+    while left := active():
+        assert time.monotonic() < deadline, f"runs still active after a cancel: {left}"
+        for execution_id in left:  # again while it lasts: a cancel sent as a run starts may not reach it
+            cancelled = api.post(f"{url}/api/executions/{execution_id}/cancel", timeout=10)
+            assert cancelled.status_code in (200, 409), cancelled.text  # 409: it ended meanwhile
+        time.sleep(0.5)
+
+
+def _wait_no_supervisor(home: Path) -> None:
+    """No run supervisor of this home may outlive the suite (a zombie counts as gone)."""
+    deadline = time.monotonic() + RUNS_END_SECONDS
+    while left := _supervisors(home):
+        assert time.monotonic() < deadline, f"run supervisors of {home} left behind: {left}"
+        time.sleep(0.2)
+
+
+def _supervisors(home: Path) -> list[int]:
+    """Live ``python -I -S .../supervise.py <home>/data/runs/execution_<id>/spec.json`` processes."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = proc.info["cmdline"] or []
+        is_supervisor = len(cmdline) >= 2 and cmdline[-2].endswith(SUPERVISOR)
+        if is_supervisor and Path(cmdline[-1]).is_relative_to(home) and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc.pid)
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,12 @@
-"""Password hashing with Argon2id (argon2-cffi): slow on purpose, salted, self-describing."""
+"""Hashing credentials: Argon2id for passwords, SHA-256 for the random session ids and API tokens.
+
+Argon2id (argon2-cffi) is slow on purpose, salted and self-describing: a password may be weak. A
+session id or token is 256 random bits, so a plain digest is as safe and lets the row be found by it.
+"""
 
 from __future__ import annotations
+
+import hashlib
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -20,3 +26,8 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+def secret_digest(raw: str) -> str:
+    """How a session id or an API token is stored and looked up: never the value itself."""
+    return hashlib.sha256(raw.encode()).hexdigest()

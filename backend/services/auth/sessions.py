@@ -12,25 +12,22 @@ from sqlalchemy import delete
 from backend.extensions import db
 from backend.models import User, UserSession
 from backend.models.types import utcnow
+from backend.services.auth.passwords import secret_digest
 
 SESSION_IDLE_DAYS = 14
 TOUCH_INTERVAL = timedelta(minutes=5)
 
 
-def _digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 def start_session(user: User, ip: str) -> str:
     raw = secrets.token_urlsafe(32)
-    db.session.add(UserSession(id=_digest(raw), user_id=user.id, ip=ip[:64]))
+    db.session.add(UserSession(id=secret_digest(raw), user_id=user.id, ip=ip[:64]))
     db.session.commit()
     return raw
 
 
 def resolve(raw: str) -> User | None:
     """The active user behind a session id, or None when it ended, expired or the user is gone."""
-    row = db.session.get(UserSession, _digest(raw))
+    row = db.session.get(UserSession, secret_digest(raw))
     if row is None:
         return None
     now = utcnow()
@@ -48,7 +45,7 @@ def resolve(raw: str) -> User | None:
 
 
 def end_session(raw: str) -> None:
-    db.session.execute(delete(UserSession).where(UserSession.id == _digest(raw)))
+    db.session.execute(delete(UserSession).where(UserSession.id == secret_digest(raw)))
     db.session.commit()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from sqlalchemy import select
@@ -11,18 +10,15 @@ from backend.errors import NotFound
 from backend.extensions import db
 from backend.models import ApiToken, User
 from backend.models.types import utcnow
+from backend.services.auth.passwords import secret_digest
 
 TOKEN_PREFIX = "smt_"
 MAX_TOKENS_PER_USER = 50
 
 
-def _digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 def create_token(user: User, name: str) -> tuple[ApiToken, str]:
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user_id=user.id, name=name, token_hash=_digest(raw), prefix=raw[:10])
+    token = ApiToken(user_id=user.id, name=name, token_hash=secret_digest(raw), prefix=raw[:10])
     db.session.add(token)
     db.session.commit()
     return token, raw
@@ -44,7 +40,7 @@ def resolve(raw: str) -> User | None:
     """A digest lookup is constant-time in the secret (the digest, not the token, is compared)."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(raw)))
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == secret_digest(raw)))
     if token is None:
         return None
     user = db.session.get(User, token.user_id)

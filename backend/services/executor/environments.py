@@ -50,7 +50,6 @@ class Environment:
     path: Path | None = None
     bin_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
-    reused: bool = False
 
 
 @functools.cache
@@ -101,8 +100,8 @@ def _lock_for(key: str) -> threading.Lock:
 
 def _describe(env_dir: Path, language: str) -> Environment:
     if language == "python":
-        return Environment(path=env_dir, bin_dir=env_dir / "bin", extra_env={"VIRTUAL_ENV": str(env_dir)}, reused=True)
-    return Environment(path=env_dir, extra_env={"NODE_PATH": str(env_dir / "node_modules")}, reused=True)
+        return Environment(path=env_dir, bin_dir=env_dir / "bin", extra_env={"VIRTUAL_ENV": str(env_dir)})
+    return Environment(path=env_dir, extra_env={"NODE_PATH": str(env_dir / "node_modules")})
 
 
 def ensure_environment(envs_dir: Path, language: str, dependencies: list[str], sink: LineSink) -> Environment:
@@ -132,8 +131,7 @@ def ensure_environment(envs_dir: Path, language: str, dependencies: list[str], s
                 raise
             (building / ".complete").write_text(json.dumps(sorted(dependencies)))
             os.replace(building, final)
-            built = _describe(final, language)
-            return Environment(built.path, built.bin_dir, built.extra_env, reused=False)
+            return _describe(final, language)
 
 
 def _uv_binary() -> str | None:

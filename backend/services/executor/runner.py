@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ from backend.errors import ProblemError
 from backend.extensions import db
 from backend.models import Execution, ExecutionStatus, Script
 from backend.models.types import utcnow
-from backend.services import executions as executions_service
 from backend.services import params as params_service
 from backend.services import versions
 from backend.services.executor import containment, environments, limits, process, sandbox, workspace
@@ -163,11 +163,9 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes
     assert script is not None
     version = versions.get_version(script.id, execution.version_number)
     paths = workspace.run_paths(settings, execution_id)
-    values = executions_service.run_values(execution)
+    values = execution.run_values()
     masker = Masker(masker_inputs(values, execution.secret_params))
     execution.cookie = f"x{execution_id}-{secrets.token_hex(8)}"
-    execution.workspace_path = str(paths.workspace)
-    execution.log_path = str(paths.log)
     db.session.commit()
 
     run_as = containment.run_as_user(settings, script.run_as_user)
@@ -237,6 +235,11 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes
     execution.pid = popen.pid
     execution.pid_started_at = process.start_time(popen.pid)
     db.session.commit()
+    # a cancel that came while the supervisor started found no pid to signal: deliver it now
+    # (a later cancel reads the pid committed above and signals itself)
+    db.session.refresh(execution)
+    if execution.cancel_requested:
+        process.signal_supervisor(execution.pid, execution.pid_started_at)
     return popen
 
 
@@ -285,7 +288,7 @@ def finish(app: Flask, execution_id: int, outcome: dict[str, Any]) -> None:
             if current is None or current.status != ExecutionStatus.RUNNING.value:
                 return
             # masked again at the database boundary: errors raised here, not only the supervisor's
-            masker = Masker(masker_inputs(executions_service.run_values(current), current.secret_params or {}))
+            masker = Masker(masker_inputs(current.run_values(), current.secret_params or {}))
             values: dict[str, Any] = {
                 "status": status.value,
                 "exit_code": outcome.get("exit_code"),
@@ -313,15 +316,27 @@ def finish(app: Flask, execution_id: int, outcome: dict[str, Any]) -> None:
             execution = db.session.get(Execution, execution_id)
             script = db.session.get(Script, execution.script_id) if execution else None
             if execution and script:
-                executions_service.schedule_retry(execution, script)
-                hook = app.extensions.get("scriptman.on_finished")
-                if hook:
-                    hook(execution)
+                _tell_listeners(app, execution, script)
         except Exception:
             log.exception("could not record the end of execution %s", execution_id)
             db.session.rollback()
         finally:
             db.session.remove()
+
+
+RunEndListener = Callable[[Execution, Script], object]
+
+
+def _tell_listeners(app: Flask, execution: Execution, script: Script) -> None:
+    """The run-end listeners registered in ``app.py`` (retries, schedules, …), each on its own:
+    one that fails is logged and does not keep the others from hearing of the run."""
+    listeners: list[RunEndListener] = app.extensions.get("scriptman.run_end_listeners", [])
+    for listener in listeners:
+        try:
+            listener(execution, script)
+        except Exception:
+            log.exception("run-end listener %s failed for execution %s", listener, execution.id)
+            db.session.rollback()
 
 
 def _retry_note(execution: Execution, script: Script | None, status: ExecutionStatus) -> str | None:

@@ -190,8 +190,16 @@ def latest_at_or_before(spec: CronSpec, moment: datetime) -> datetime | None:
     return next(_iterate(spec, moment + ONE_MICROSECOND, backwards=True), None)
 
 
+def same_instant(a: datetime | None, b: datetime | None) -> bool:
+    """``==`` for aware datetimes in any zones: Python never finds a time in a repeated (fall-back)
+    hour equal to one in another zone (PEP 495), so 02:30 CEST in UTC would not equal itself in Berlin."""
+    if a is None or b is None:
+        return a is b
+    return a.timestamp() == b.timestamp()
+
+
 def is_fire_time(spec: CronSpec, moment: datetime) -> bool:
-    return next_after(spec, moment - ONE_MICROSECOND) == moment
+    return same_instant(next_after(spec, moment - ONE_MICROSECOND), moment)
 
 
 def count_between(spec: CronSpec, start: datetime, end: datetime, cap: int) -> int:

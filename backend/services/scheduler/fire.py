@@ -53,6 +53,38 @@ def set_runtime(schedule_id: int, **values: object) -> None:
     )
 
 
+def fire_now(schedule: Schedule, script: Script, created_by_id: int | None = None) -> Execution:
+    """Run-now: queue a run with the schedule's params and record it as a fire (commits).
+
+    Unlike a due tick, it ignores the overlap policy and the enabled flag, and the start's
+    errors (409 disabled script, 422 params that no longer fit) reach the caller.
+    """
+    execution = executions.start(
+        script,
+        dict(schedule.params or {}),
+        Trigger.SCHEDULE,
+        schedule_id=schedule.id,
+        created_by_id=created_by_id,
+        commit=False,
+    )
+    db.session.flush()
+    now = utcnow()
+    db.session.add(
+        ScheduleFire(
+            schedule_id=schedule.id,
+            scheduled_for=now,
+            fired_at=now,
+            outcome=FireOutcome.STARTED.value,
+            execution_id=execution.id,
+            detail="run now",
+        )
+    )
+    set_runtime(schedule.id, last_run_at=now, last_status=execution.status)
+    db.session.commit()
+    executions.wake_executor()
+    return execution
+
+
 def queue_run(schedule: Schedule) -> tuple[FireOutcome, Execution | None, str | None]:
     """Queue one run of the schedule's script with its params over the script's defaults."""
     script = db.session.get(Script, schedule.script_id)
@@ -121,21 +153,63 @@ def _missed_gap(spec: cron.CronSpec, schedule_id: int, expected: datetime, due: 
     )
 
 
-def fire_schedule(schedule_id: int, scheduled_for: datetime | None = None) -> None:
-    """APScheduler job target for ``schedule-<id>``; runs in an app context on a fire thread."""
-    now = utcnow()
+def catch_up_tick(spec: cron.CronSpec, expected: datetime, now: datetime) -> datetime:
+    """The one tick to fire when ``expected`` (the row's next fire) is due at ``now``.
+
+    It is the latest fire time up to ``now``, as a coalescing job fires after a stall or downtime:
+    the ticks in between are recorded as missed by ``_fire``, never run in a burst.
+    """
+    latest = cron.latest_at_or_before(spec, now)
+    return latest if latest is not None and latest > expected else expected
+
+
+def fire_schedule(schedule_id: int, scheduled_for: datetime | None = None, *, now: datetime | None = None) -> bool:
+    """APScheduler job target for ``schedule-<id>`` (and what ``tick`` calls); runs in an app context.
+
+    Fires the tick ``scheduled_for`` as of ``now``; True when a run was queued.
+    """
+    now = now or utcnow()
     due = scheduled_for or now
     try:
         started = _fire(schedule_id, due, now)
     except IntegrityError:
         db.session.rollback()
         log.warning("schedule %s: the tick %s is already recorded; not firing it again", schedule_id, due)
-        return
+        return False
     except Exception:
         db.session.rollback()
         raise
     if started:
         executions.wake_executor()
+    return started
+
+
+def tick(now: datetime | None = None) -> list[int]:
+    """Fire every enabled schedule that is due at ``now`` (default: the clock); returns their ids.
+
+    This is what the schedules' APScheduler jobs do when they go off, for all of them at once and
+    on a given clock: the due tick comes from the same croniter arithmetic the jobs' trigger uses
+    (coalesced, as the jobs are), and ``fire_schedule`` applies the misfire grace and the overlap
+    policy and writes the fire rows. Tests drive it at exact instants instead of waiting for
+    real seconds; ``SchedulerService.tick`` runs it in an app context.
+    """
+    now = now or utcnow()
+    rows = db.session.execute(
+        select(Schedule.id, Schedule.cron, Schedule.timezone, Schedule.next_run_at)
+        .where(Schedule.enabled.is_(True), Schedule.next_run_at <= now)
+        .order_by(Schedule.next_run_at, Schedule.id)
+    ).all()
+    db.session.rollback()
+    fired = []
+    for row in rows:
+        try:
+            spec = cron.parse(row.cron, row.timezone)
+        except cron.CronError as error:  # as the service does: such a schedule gets no job
+            log.warning("schedule %s has an unusable cron (%s); not firing it", row.id, error)
+            continue
+        fire_schedule(int(row.id), catch_up_tick(spec, row.next_run_at, now), now=now)
+        fired.append(int(row.id))
+    return fired
 
 
 def _fire(schedule_id: int, due: datetime, now: datetime) -> bool:

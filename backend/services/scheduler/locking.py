@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 class LeaderLock(Protocol):
     def try_acquire(self) -> bool: ...
 
-    def held(self) -> bool: ...
-
     def release(self) -> None: ...
 
 
@@ -62,9 +60,6 @@ class FileLeaderLock:
         self.fd = fd
         log.info("took the scheduler lock %s", self.path)
         return True
-
-    def held(self) -> bool:
-        return self.fd is not None
 
     def release(self) -> None:
         if self.fd is None:

@@ -1,4 +1,4 @@
-"""The scheduler service: leader election, APScheduler jobs rebuilt from the database, maintenance.
+"""The scheduler service: leader election, APScheduler jobs rebuilt from the database, the retention job.
 
 The ``schedules`` rows are the source of truth; APScheduler (3.x, in-memory job store) is only
 the alarm clock. The loop thread stands by until it takes the leader lock, then keeps the jobs
@@ -27,7 +27,7 @@ from backend.config import Settings
 from backend.extensions import db
 from backend.models import Schedule
 from backend.models.types import utcnow
-from backend.services.scheduler import cron, fire, maintenance
+from backend.services.scheduler import cron, fire, retention
 from backend.services.scheduler.locking import FileLeaderLock, LeaderLock
 from backend.services.scheduler.trigger import CronExpressionTrigger
 
@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 
 FIRE_THREADS = 4
 LOCK_FILE = "scheduler.lock"
-MAINTENANCE_JOB_ID = "maintenance"
-MAINTENANCE_FIRST_DELAY_SECONDS = 5.0
+RETENTION_JOB_ID = "retention"
+RETENTION_FIRST_DELAY_SECONDS = 5.0
 STOP_JOIN_SECONDS = 10.0
 
 
@@ -110,6 +110,14 @@ class SchedulerService:
             self.scheduler = None
         self.lock.release()
 
+    def tick(self, now: datetime | None = None) -> list[int]:
+        """Fire whatever is due at ``now`` right here (``fire.tick``), whether or not this process leads."""
+        with self.app.app_context():
+            try:
+                return fire.tick(now)
+            finally:
+                db.session.remove()
+
     def notify(self) -> None:
         """A schedule changed (or a job looks stale): bring the jobs in step now, not at the next sync."""
         self.wake.set()
@@ -135,25 +143,25 @@ class SchedulerService:
         self.fire_executor = FireExecutor(self.app)
         scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": self.fire_executor, "maintenance": PoolExecutor(max_workers=1)},
+            executors={"default": self.fire_executor, "retention": PoolExecutor(max_workers=1)},
         )
         scheduler.start()
-        self.scheduler = scheduler
-        self.fingerprints.clear()
-        self._sync(catch_up=True)
         scheduler.add_job(
-            maintenance.run_job,
+            retention.run_job,
             trigger=IntervalTrigger(seconds=self.settings.maintenance_interval_seconds, timezone=UTC),
             args=[self.app],
-            id=MAINTENANCE_JOB_ID,
+            id=RETENTION_JOB_ID,
             name="retention sweep",
             replace_existing=True,
-            executor="maintenance",
+            executor="retention",
             coalesce=True,
             max_instances=1,
             misfire_grace_time=None,  # a late sweep is still worth doing
-            next_run_time=utcnow() + timedelta(seconds=MAINTENANCE_FIRST_DELAY_SECONDS),
+            next_run_time=utcnow() + timedelta(seconds=RETENTION_FIRST_DELAY_SECONDS),
         )
+        self.scheduler = scheduler
+        self.fingerprints.clear()
+        self._sync(catch_up=True)
 
     def _sync(self, *, catch_up: bool) -> None:
         with self.app.app_context():
@@ -221,10 +229,9 @@ class SchedulerService:
         """
         now = utcnow()
         if catch_up and stored is not None and stored <= now:
-            latest = cron.latest_at_or_before(spec, now)
-            return latest if latest is not None and latest > stored else stored
+            return fire.catch_up_tick(spec, stored, now)
         first = cron.next_after(spec, now)
-        if stored != first:
+        if not cron.same_instant(stored, first):
             fire.set_runtime(schedule_id, next_run_at=first)
             db.session.commit()
         return first

@@ -1,8 +1,17 @@
 /** Executions: history, detail, cancel/rerun/delete, the log (paged, text, live) and workspace files. */
-import { buildUrl, http, request, type Page } from './http'
+import { buildUrl, http, request } from './http'
+import type { Blankable, GetQuery, Schemas } from './types'
 
-export type ExecutionStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'interrupted'
-export type ExecutionTrigger = 'manual' | 'schedule' | 'webhook' | 'retry' | 'rerun' | 'api'
+export type Execution = Schemas['ExecutionOut']
+export type ExecutionStatus = Execution['status']
+export type ExecutionTrigger = Execution['trigger']
+/** One log record; `offset` is the byte offset where it starts in the log file. */
+export type LogRecord = Schemas['LogRecord']
+/** Records from an offset: `next_offset` is where the next page starts, `complete` once the run ended and all was read. */
+export type LogPage = Schemas['LogPage']
+export type FileEntry = Schemas['FileEntry']
+/** The history's filters (blank ones are left out). */
+export type ExecutionQuery = Blankable<GetQuery<'/api/executions'>>
 
 export const EXECUTION_STATUSES: ExecutionStatus[] = [
   'queued',
@@ -13,90 +22,12 @@ export const EXECUTION_STATUSES: ExecutionStatus[] = [
   'cancelled',
   'interrupted',
 ]
-export const EXECUTION_TRIGGERS: ExecutionTrigger[] = ['manual', 'schedule', 'webhook', 'retry', 'rerun', 'api']
-
-export interface Execution {
-  id: number
-  script_id: number
-  script_name: string | null
-  version: number
-  trigger: ExecutionTrigger
-  params: Record<string, unknown>
-  status: ExecutionStatus
-  exit_code: number | null
-  result: unknown
-  error: string | null
-  queued_at: string
-  started_at: string | null
-  finished_at: string | null
-  duration_ms: number | null
-  peak_memory_kb: number | null
-  cpu_time_ms: number | null
-  attempt: number
-  retry_of_id: number | null
-  rerun_of_id: number | null
-  schedule_id: number | null
-  /** 0–100, from the script's last progress() call */
-  progress: number | null
-  progress_message: string | null
-  sandboxed: boolean
-  /** Who started it (the schedule's creator for scheduled runs); null for the command line */
-  created_by: string | null
-}
-
-export interface ExecutionQuery {
-  script_id?: number | null
-  status?: ExecutionStatus | '' | null
-  trigger?: ExecutionTrigger | '' | null
-  page?: number
-  per_page?: number
-}
-
-export type LogStream = 'out' | 'err' | 'sys' | 'prg'
-
-/** One log record; `offset` is the byte offset where it starts in the log file. */
-export interface LogRecord {
-  offset: number
-  time: string
-  stream: LogStream
-  text: string
-}
-
-export interface LogPage {
-  records: LogRecord[]
-  offset: number
-  /** where the next page starts (the byte just after the last record) */
-  next_offset: number
-  /** log size in bytes right now */
-  size: number
-  /** the run ended and every record has been returned */
-  complete: boolean
-}
-
-export interface FileEntry {
-  path: string
-  size: number
-  modified: string
-  is_dir: boolean
-  is_symlink: boolean
-}
-
-export interface ScriptOption {
-  id: number
-  name: string
-}
+/** The triggers the history filters on ('webhook' is in the API's enum, but nothing fires one yet). */
+export const EXECUTION_TRIGGERS: ExecutionTrigger[] = ['manual', 'schedule', 'retry', 'rerun', 'api']
 
 const base = (id: number) => `/api/executions/${id}`
 
-export function listExecutions(query: ExecutionQuery = {}): Promise<Page<Execution>> {
-  return http.get<Page<Execution>>('/api/executions', {
-    script_id: query.script_id,
-    status: query.status,
-    trigger: query.trigger,
-    page: query.page,
-    per_page: query.per_page,
-  })
-}
+export const listExecutions = (query: ExecutionQuery = {}) => http.get<Schemas['ExecutionList']>('/api/executions', query)
 
 export const getExecution = (id: number) => http.get<Execution>(base(id))
 export const deleteExecution = (id: number) => http.delete(base(id))
@@ -115,12 +46,11 @@ export function getLogPage(id: number, offset = 0, limit = 1000, signal?: AbortS
 /** The whole log as plain text (an attachment). */
 export const logTextUrl = (id: number) => buildUrl(`${base(id)}/logs`, { format: 'text' })
 
-/** The SSE path (for `openEventSource`) and its full URL. */
+/** The SSE path (for `openEventSource`). */
 export const streamPath = (id: number) => `${base(id)}/logs/stream`
-export const streamUrl = (id: number, offset?: number) => buildUrl(streamPath(id), { offset })
 
 export async function listFiles(id: number): Promise<FileEntry[]> {
-  const page = await http.get<{ items: FileEntry[]; total: number }>(`${base(id)}/files`)
+  const page = await http.get<Schemas['FileList']>(`${base(id)}/files`)
   return page.items
 }
 
@@ -158,10 +88,4 @@ export async function fetchFileText(id: number, entry: FileEntry, maxBytes = 1 <
     return { text: body.length > maxBytes ? body.slice(0, maxBytes) : body, truncated: partial || body.length > maxBytes }
   }
   return { text: body === null ? '' : JSON.stringify(body, null, 2), truncated: false }
-}
-
-/** Scripts for the history filter (names only; the first 100 are enough for a dropdown). */
-export async function listScriptOptions(): Promise<ScriptOption[]> {
-  const page = await http.get<Page<ScriptOption>>('/api/scripts', { per_page: 100 })
-  return page.items.map((s) => ({ id: s.id, name: s.name }))
 }

@@ -1,112 +1,40 @@
+/** Scripts API (`/api/scripts`): CRUD, versions, diff, rollback and starting a run. */
 import { http, request, type Page } from './http'
+import type { Execution } from './executions'
+import type { GetQuery, Schemas } from './types'
 
-export type Language = 'python' | 'javascript' | 'shell'
-export type ParamType = 'string' | 'integer' | 'number' | 'boolean' | 'choice' | 'json' | 'secret' | 'file'
-export type ConcurrencyPolicy = 'queue' | 'refuse'
-export type ChoiceValue = string | number | boolean
+export type Language = Schemas['ScriptOut']['language']
+/** A parameter definition as the API accepts it: the fields left out take their defaults. */
+export type ParameterDefinitionInput = Schemas['ParameterDefinition']
+/** A parameter as a script stores it: the server fills in every field. */
+export type ParameterDefinition = Required<ParameterDefinitionInput>
+export type ParamType = ParameterDefinition['type']
+export type ChoiceValue = NonNullable<ParameterDefinition['choices']>[number]
+export type ConcurrencyPolicy = Schemas['ScriptOut']['concurrency_policy']
+/** Every limit, null for the server's default. */
+export type ScriptLimits = Required<Schemas['ScriptLimits']>
 
-export interface ParameterDefinition {
-  name: string
-  type: ParamType
-  description: string
-  default: unknown
-  required: boolean
-  choices: ChoiceValue[] | null
-}
-
-export interface ScriptLimits {
-  memory_mb: number | null
-  cpu_seconds: number | null
-  file_size_mb: number | null
-  open_files: number | null
-  processes: number | null
-}
-
-export interface LastRun {
-  id: number
-  status: string
-  queued_at: string
-  finished_at: string | null
-}
-
-/** The fields a client writes (create, replace). */
-export interface ScriptInput {
-  name: string
-  language: Language
-  description: string
-  code: string
-  dependencies: string[]
+/**
+ * A script as the API answers it. The document types the answer's `parameters` and `limits`
+ * loosely (open objects): they are what the script was saved with.
+ */
+export type Script = Omit<Schemas['ScriptOut'], 'parameters' | 'limits'> & {
   parameters: ParameterDefinition[]
-  tags: string[]
-  folder: string
-  timeout_seconds: number | null
-  max_concurrent: number | null
-  concurrency_policy: ConcurrencyPolicy
-  max_retries: number
-  retry_delay_seconds: number
-  enabled: boolean
-  limits: Partial<ScriptLimits>
-  sandbox_network: boolean
-  /**
-   * The Unix account the runs use instead of the server's default (null: the default). Only an
-   * admin may set or change it (403 otherwise); left out of a PUT, it stays as it is.
-   */
-  run_as_user?: string | null
-}
-
-export interface Script extends ScriptInput {
-  id: number
   limits: ScriptLimits
-  run_as_user: string | null
-  /** Current version number. */
-  version: number
-  /** Bumped on every change (metadata too); sent as If-Match. */
-  revision: number
-  created_at: string
-  updated_at: string
-  last_run?: LastRun | null
 }
 
-export interface VersionSummary {
-  number: number
-  message: string
-  created_at: string
-  current: boolean
-}
+/**
+ * The fields a client writes (create, replace). `run_as_user`: only an admin may set or change
+ * it (403 otherwise); left out of a PUT, it stays as it is.
+ */
+export type ScriptInput = Schemas['ScriptCreate']
 
-export interface Version {
-  number: number
-  script_id: number
-  code: string
-  dependencies: string[]
-  parameters: ParameterDefinition[]
-  message: string
-  created_at: string
-}
+export type VersionSummary = Schemas['VersionSummary']
+export type Version = Omit<Schemas['VersionOut'], 'parameters'> & { parameters: ParameterDefinition[] }
+export type Diff = Schemas['DiffOut']
 
-export interface Diff {
-  script_id: number
-  from_version: number
-  to_version: number
-  diff: string
-}
-
-/** What the execute endpoint answers (the execution; only what this page needs is typed strictly). */
-export interface StartedExecution {
-  id: number
-  script_id: number
-  status: string
-  version: number
-  [key: string]: unknown
-}
-
-export interface ScriptListQuery {
-  q?: string
-  tag?: string
-  folder?: string
-  page?: number
-  per_page?: number
-}
+/** What a script picker needs: names, and the parameters of the one picked. */
+export type ScriptOption = Pick<Script, 'id' | 'name' | 'language' | 'folder' | 'enabled' | 'parameters'>
 
 /** A save carries the version (and revision) it was based on, so a stale edit gets a 409. */
 export interface SaveGuard {
@@ -117,7 +45,13 @@ export interface SaveGuard {
 
 const base = '/api/scripts'
 
-export const listScripts = (query: ScriptListQuery = {}) => http.get<Page<Script>>(base, { ...query })
+export const listScripts = (query: GetQuery<'/api/scripts'> = {}) =>
+  http.get<Page<Script>>(base, query)
+
+/** The first 100 scripts, for a picker (the history's filter, a schedule's script). */
+export async function listScriptOptions(): Promise<ScriptOption[]> {
+  return (await listScripts({ per_page: 100 })).items
+}
 
 export const getScript = (id: number | string) => http.get<Script>(`${base}/${id}`)
 
@@ -127,8 +61,8 @@ function guardHeaders(guard: SaveGuard): Record<string, string> | undefined {
   return guard.revision ? { 'If-Match': `"${guard.revision}"` } : undefined
 }
 
-function guardBody(guard: SaveGuard): Record<string, unknown> {
-  const body: Record<string, unknown> = {}
+function guardBody(guard: SaveGuard): Pick<Schemas['ScriptReplace'], 'version' | 'message'> {
+  const body: Pick<Schemas['ScriptReplace'], 'version' | 'message'> = {}
   if (guard.version) body.version = guard.version
   if (guard.message) body.message = guard.message
   return body
@@ -138,21 +72,21 @@ function guardBody(guard: SaveGuard): Record<string, unknown> {
 export const replaceScript = (id: number | string, input: ScriptInput, guard: SaveGuard = {}) =>
   request<Script>(`${base}/${id}`, {
     method: 'PUT',
-    json: { ...input, ...guardBody(guard) },
+    json: { ...input, ...guardBody(guard) } satisfies Schemas['ScriptReplace'],
     headers: guardHeaders(guard),
   })
 
 /** PATCH: only the fields given. */
-export const updateScript = (id: number | string, changes: Partial<ScriptInput>, guard: SaveGuard = {}) =>
+export const updateScript = (id: number | string, changes: Schemas['ScriptPatch'], guard: SaveGuard = {}) =>
   request<Script>(`${base}/${id}`, {
     method: 'PATCH',
-    json: { ...changes, ...guardBody(guard) },
+    json: { ...changes, ...guardBody(guard) } satisfies Schemas['ScriptPatch'],
     headers: guardHeaders(guard),
   })
 
 export const deleteScript = (id: number | string) => http.delete(`${base}/${id}`)
 
-export const listVersions = (id: number | string) => http.get<Page<VersionSummary>>(`${base}/${id}/versions`)
+export const listVersions = (id: number | string) => http.get<Schemas['VersionList']>(`${base}/${id}/versions`)
 
 export const getVersion = (id: number | string, number: number) =>
   http.get<Version>(`${base}/${id}/versions/${number}`)
@@ -176,14 +110,14 @@ export interface ExecuteInput {
  * each `file` parameter's file in a field named like the parameter, extra files under `extra-files`
  * (a name no parameter can have, so an extra file never fills a `file` parameter by accident).
  */
-export function executeScript(id: number | string, input: ExecuteInput): Promise<StartedExecution> {
+export function executeScript(id: number | string, input: ExecuteInput): Promise<Execution> {
   const paramFiles = Object.entries(input.paramFiles || {})
   const extra = input.extraFiles || []
   const path = `${base}/${id}/execute`
-  if (!paramFiles.length && !extra.length) return http.post<StartedExecution>(path, { params: input.params })
+  if (!paramFiles.length && !extra.length) return http.post<Execution>(path, { params: input.params })
   const form = new FormData()
   form.append('params', JSON.stringify(input.params))
   for (const [name, file] of paramFiles) form.append(name, file, file.name)
   for (const file of extra) form.append('extra-files', file, file.name)
-  return http.upload<StartedExecution>(path, form)
+  return http.upload<Execution>(path, form)
 }

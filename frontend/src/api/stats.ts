@@ -1,33 +1,12 @@
 import { http } from './http'
-import type { Execution } from './executions'
+import type { Schemas } from './types'
 
 /** The dashboard's numbers: `GET /api/stats?days=N`. */
 
-/** An execution as the API shows it. */
-export type ExecutionInfo = Execution
-
-export interface DayCount {
-  /** `YYYY-MM-DD` */
-  date: string
-  succeeded: number
-  failed: number
-  other: number
-}
-
-export interface Stats {
-  days: DayCount[]
-  total: number
-  succeeded: number
-  failed: number
-  /** succeeded / finished runs in the period; null when nothing finished. */
-  success_rate: number | null
-  running: ExecutionInfo[]
-  queued: number
-  recent_failures: ExecutionInfo[]
-  scripts: number
-  schedules: number
-  active_schedules: number
-}
+/** One day's runs: `date` is `YYYY-MM-DD`. */
+export type DayCount = Schemas['DayOut']
+/** `success_rate`: succeeded / finished runs in the period; null when nothing finished. */
+export type Stats = Schemas['StatsOut']
 
 export const getStats = (days = 14) => http.get<Stats>('/api/stats', { days })
 

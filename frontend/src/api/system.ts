@@ -1,4 +1,5 @@
 import { http } from './http'
+import type { Schemas } from './types'
 
 /** The server's health and the containment its runs get: `GET /api/health` (public). */
 
@@ -24,17 +25,13 @@ export interface ContainmentStatus {
   warnings: string[]
 }
 
-export interface Health {
-  status: string
-  version: string
-  database: string
-  uptime_seconds: number
+/** The document leaves `sandbox` and `containment` as open objects: their fields are typed here. */
+export type Health = Omit<Schemas['HealthOut'], 'sandbox' | 'containment'> & {
   sandbox: SandboxStatus
   containment: ContainmentStatus
-  executor: string
 }
 
-export const getHealth = () => http.get<Health>('/api/health')
+const getHealth = () => http.get<Health>('/api/health')
 
 let once: Promise<Health> | null = null
 

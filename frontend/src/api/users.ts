@@ -1,40 +1,17 @@
-import { http, type Page, type Query } from './http'
-import type { Role, User } from './auth'
+import { http } from './http'
+import type { User } from './auth'
+import type { GetQuery, Schemas } from './types'
 
 /** User administration and the audit trail (admins only). */
 
-export interface UserCreateInput {
-  username: string
-  password: string
-  role: Role
-  full_name: string
-}
-
+export type UserCreateInput = Schemas['UserCreate']
 /** PATCH: only the fields given change; a new password or deactivation ends the user's sessions. */
-export type UserChanges = Partial<UserCreateInput & { active: boolean }>
+export type UserChanges = Schemas['UserPatch']
+export type AuditEvent = Schemas['AuditOut']
 
-export const listUsers = () => http.get<Page<User>>('/api/users')
+export const listUsers = () => http.get<Schemas['UserList']>('/api/users')
 export const createUser = (body: UserCreateInput) => http.post<User>('/api/users', body)
 export const updateUser = (id: number, changes: UserChanges) => http.patch<User>(`/api/users/${id}`, changes)
 export const deleteUser = (id: number) => http.delete(`/api/users/${id}`)
 
-export interface AuditEvent {
-  id: number
-  time: string
-  username: string
-  action: string
-  target_type: string
-  target_id: string
-  detail: Record<string, unknown>
-  ip: string
-  status: number
-}
-
-export interface AuditQuery {
-  action?: string
-  username?: string
-  page?: number
-  per_page?: number
-}
-
-export const listAudit = (query: AuditQuery = {}) => http.get<Page<AuditEvent>>('/api/audit', query as Query)
+export const listAudit = (query: GetQuery<'/api/audit'> = {}) => http.get<Schemas['AuditList']>('/api/audit', query)

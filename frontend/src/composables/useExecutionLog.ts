@@ -291,5 +291,3 @@ export function useExecutionLog(id: MaybeRefOrGetter<number | string | null | un
 
   return { lines, status, progress, state, error, truncatedBefore, lastOffset, open, close, flush }
 }
-
-export type ExecutionLog = ReturnType<typeof useExecutionLog>

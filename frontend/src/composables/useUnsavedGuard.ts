@@ -1,19 +1,13 @@
 import { onBeforeUnmount, onMounted } from 'vue'
 import { onBeforeRouteLeave } from 'vue-router'
-import { ElMessageBox } from 'element-plus'
+import { confirmAction } from '@/utils/feedback'
 
 /** The one "discard your changes?" question; true when the user agrees to leave. */
-export async function askToDiscard(): Promise<boolean> {
-  try {
-    await ElMessageBox.confirm('You have unsaved changes. Leave and discard them?', 'Unsaved changes', {
-      type: 'warning',
-      confirmButtonText: 'Discard changes',
-      cancelButtonText: 'Stay',
-    })
-    return true
-  } catch {
-    return false
-  }
+export function askToDiscard(): Promise<boolean> {
+  return confirmAction('You have unsaved changes. Leave and discard them?', 'Unsaved changes', {
+    confirm: 'Discard changes',
+    cancel: 'Stay',
+  })
 }
 
 /**

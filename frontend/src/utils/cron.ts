@@ -9,7 +9,7 @@ import cronstrue from 'cronstrue'
  */
 
 /** Macros the server accepts, as the 5-field expressions they stand for. */
-export const CRON_MACROS: Record<string, string> = {
+const CRON_MACROS: Record<string, string> = {
   '@yearly': '0 0 1 1 *',
   '@annually': '0 0 1 1 *',
   '@monthly': '0 0 1 * *',
@@ -53,11 +53,6 @@ export function cronFields(expression: string): string[] | null {
   return parts.length === 5 || parts.length === 6 ? parts : null
 }
 
-/** True when the expression has a seconds field (6 fields, seconds first). */
-export function hasSeconds(expression: string): boolean {
-  return cronFields(expression)?.length === 6
-}
-
 /**
  * A plain-English reading ("At 09:00, Monday through Friday"), or null when the expression cannot
  * be read. Never throws.
@@ -91,7 +86,7 @@ export function browserTimezone(): string {
 
 /** Every IANA zone the browser knows, the given ones first (deduplicated, 'UTC' always present). */
 export function timezoneOptions(first: (string | null | undefined)[] = [browserTimezone()]): string[] {
-  let all: string[] = []
+  let all: string[]
   try {
     const supported = (Intl as unknown as { supportedValuesOf?: (key: string) => string[] }).supportedValuesOf
     all = supported ? supported('timeZone') : []

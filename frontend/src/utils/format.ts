@@ -49,7 +49,7 @@ export function formatRelative(iso: string | null | undefined, now: number = Dat
   return diff < 0 ? `${value} ${unit} ago` : `in ${value} ${unit}`
 }
 
-export const FINAL_STATUSES = ['succeeded', 'failed', 'timed_out', 'cancelled', 'interrupted'] as const
+const FINAL_STATUSES = ['succeeded', 'failed', 'timed_out', 'cancelled', 'interrupted'] as const
 
 export function isFinal(status: string): boolean {
   return (FINAL_STATUSES as readonly string[]).includes(status)

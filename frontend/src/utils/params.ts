@@ -6,7 +6,7 @@ import type { ChoiceValue, ParamType, ParameterDefinition } from '@/api/scripts'
 
 export const PARAM_TYPES: ParamType[] = ['string', 'integer', 'number', 'boolean', 'choice', 'json', 'secret', 'file']
 export const SECRET_MASK = '***'
-export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
+const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 const RESERVED_NAMES = new Set([
   'SCRIPT_PARAMETERS', 'SCRIPT_NAME', 'EXECUTION_ID', 'WORKSPACE', 'SCRIPTMAN_RESULT', 'PATH', 'HOME', 'PWD',
   'SHELL', 'IFS', 'ENV', 'BASH_ENV', 'PYTHONPATH', 'PYTHONHOME', 'PYTHONSTARTUP', 'PYTHONUNBUFFERED',

@@ -4,7 +4,6 @@ import {
   cronFields,
   describeCron,
   formatInZone,
-  hasSeconds,
   normalizeCron,
   timezoneOptions,
 } from '@/utils/cron'
@@ -50,8 +49,6 @@ describe('cron fields', () => {
     expect(normalizeCron('@Daily')).toBe('@daily')
     expect(cronFields('@daily')).toEqual(['0', '0', '*', '*', '*'])
     expect(cronFields('@nope')).toBeNull()
-    expect(hasSeconds('*/10 * * * * *')).toBe(true)
-    expect(hasSeconds('* * * * *')).toBe(false)
   })
 })
 

@@ -8,10 +8,9 @@ import {
   getLogPage,
   listExecutions,
   listFiles,
-  listScriptOptions,
   logTextUrl,
   rerunExecution,
-  streamUrl,
+  streamPath,
 } from '@/api/executions'
 import { ProblemError } from '@/api/http'
 
@@ -78,8 +77,7 @@ describe('executions api', () => {
     expect(fileUrl(2, 'ü.txt')).toBe('/api/executions/2/files/%C3%BC.txt')
     expect(archiveUrl(2)).toBe('/api/executions/2/archive')
     expect(logTextUrl(2)).toBe('/api/executions/2/logs?format=text')
-    expect(streamUrl(2)).toBe('/api/executions/2/logs/stream')
-    expect(streamUrl(2, 99)).toBe('/api/executions/2/logs/stream?offset=99')
+    expect(streamPath(2)).toBe('/api/executions/2/logs/stream')
   })
 
   it('lists workspace files', async () => {
@@ -110,11 +108,5 @@ describe('executions api', () => {
     await expect(
       fetchFileText(1, { path: 'huge.log', size: 5000, modified: '', is_dir: false, is_symlink: false }, 10),
     ).rejects.toThrow(/too large/)
-  })
-
-  it('loads script names for the filter', async () => {
-    reply = () => json({ items: [{ id: 1, name: 'hello', code: 'x' }], total: 1, page: 1, per_page: 100 })
-    expect(await listScriptOptions()).toEqual([{ id: 1, name: 'hello' }])
-    expect(calls[0].url).toBe('/api/scripts?per_page=100')
   })
 })

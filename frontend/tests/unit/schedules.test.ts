@@ -117,7 +117,7 @@ describe('schedules API module', () => {
 })
 
 describe('param overrides', () => {
-  const defs: api.ParameterDefinition[] = [
+  const defs: Parameters<typeof toParamForm>[0] = [
     { name: 'limit', type: 'integer', default: 5 },
     { name: 'ratio', type: 'number' },
     { name: 'dry', type: 'boolean', default: false },

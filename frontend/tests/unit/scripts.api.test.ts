@@ -5,6 +5,7 @@ import {
   deleteScript,
   diffVersions,
   executeScript,
+  listScriptOptions,
   listScripts,
   listVersions,
   replaceScript,
@@ -39,6 +40,12 @@ describe('scripts api', () => {
     const mock = stubFetch(200, { items: [], total: 0, page: 1, per_page: 200 })
     await listScripts({ q: 'rep ort', tag: '', folder: 'a/b', per_page: 200 })
     expect(call(mock)[0]).toBe('/api/scripts?q=rep+ort&folder=a%2Fb&per_page=200')
+  })
+
+  it('loads the first 100 scripts for a picker', async () => {
+    const mock = stubFetch(200, { items: [{ id: 1, name: 'hello', parameters: [] }], total: 1, page: 1, per_page: 100 })
+    expect(await listScriptOptions()).toEqual([{ id: 1, name: 'hello', parameters: [] }])
+    expect(call(mock)[0]).toBe('/api/scripts?per_page=100')
   })
 
   it('creates with the plain body (no version guard fields)', async () => {

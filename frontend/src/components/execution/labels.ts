@@ -2,7 +2,7 @@
 import type { ExecutionTrigger } from '@/api/executions'
 import { statusLabel } from '@/utils/format'
 
-export const TRIGGER_LABELS: Record<ExecutionTrigger, string> = {
+const TRIGGER_LABELS: Record<ExecutionTrigger, string> = {
   manual: 'Manual',
   schedule: 'Schedule',
   webhook: 'Webhook',

@@ -9,7 +9,7 @@ const TEXT = new Set([
   'conf', 'xml', 'html', 'htm', 'css', 'sql', 'out', 'err', 'env', 'jsonl', 'ndjson', 'rst', 'tex', 'svg',
 ])
 
-export function extension(path: string): string {
+function extension(path: string): string {
   const name = path.slice(path.lastIndexOf('/') + 1)
   const dot = name.lastIndexOf('.')
   return dot > 0 ? name.slice(dot + 1).toLowerCase() : ''

@@ -1,4 +1,6 @@
-import { SECRET_MASK, type ParamValues, type ParameterDefinition } from '@/api/schedules'
+import type { ParamValues } from '@/api/schedules'
+import type { ParameterDefinitionInput as ParameterDefinition } from '@/api/scripts'
+import { SECRET_MASK } from '@/utils/params'
 
 /**
  * A schedule stores only the values that override the script's defaults. In the form, an empty

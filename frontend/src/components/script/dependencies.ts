@@ -1,7 +1,7 @@
 /** Client-side checks of dependency specs; the server has the last word (pip's own parser). */
 import type { Language } from '@/api/scripts'
 
-export const NPM_SPEC = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]{0,213}(@\S{1,500})?$/
+const NPM_SPEC = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]{0,213}(@\S{1,500})?$/
 const PIP_START = /^[A-Za-z0-9][A-Za-z0-9._-]*/
 
 export const DEPENDENCY_HINTS: Record<Language, { placeholder: string; hint: string }> = {

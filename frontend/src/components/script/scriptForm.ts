@@ -98,7 +98,7 @@ export function formFromScript(script: Script): ScriptForm {
 const nullIfEmpty = (v: number | null | undefined) => (v === undefined || v === null || Number.isNaN(v) ? null : v)
 
 /** A POSIX account name, as the server checks it. */
-export const RUN_AS_PATTERN = /^[a-z_][a-z0-9_-]*\$?$/
+const RUN_AS_PATTERN = /^[a-z_][a-z0-9_-]*\$?$/
 export const RUN_AS_MAX = 32
 
 /** The run-as account to send: null for the server's default, else the name (trimmed). */
@@ -173,4 +173,3 @@ export function problemToErrors(error: unknown): FieldErrors | null {
 
 export const SETTINGS_FIELDS =
   /^(timeout_seconds|max_concurrent|concurrency_policy|max_retries|retry_delay_seconds|limits|sandbox_network|run_as_user)/
-export const DETAIL_FIELDS = /^(name|language|description|tags|folder|enabled)/

@@ -9,6 +9,7 @@ import { errorMessage, ProblemError } from '@/api/http'
 import { createScript, deleteScript, getScript, replaceScript, type Language, type Script } from '@/api/scripts'
 import { useAuthStore } from '@/stores/auth'
 import { askToDiscard } from '@/composables/useUnsavedGuard'
+import { confirmAction, reportAction } from '@/utils/feedback'
 import type { FieldErrors } from '@/utils/params'
 import {
   emptyForm,
@@ -148,24 +149,11 @@ export function useScriptEditor(id: Ref<string | undefined>) {
   async function remove(): Promise<void> {
     const current = script.value
     if (!current) return
-    try {
-      await ElMessageBox.confirm(
-        `Delete “${current.name}” with all its versions, runs, logs and files? This cannot be undone.`,
-        'Delete script',
-        { type: 'warning', confirmButtonText: 'Delete', confirmButtonClass: 'el-button--danger' },
-      )
-    } catch {
-      return
-    }
-    try {
-      await deleteScript(current.id)
-      ElMessage.success(`Deleted “${current.name}”`)
-      bypassGuard = true
-      await router.push('/scripts')
-    } catch (error) {
-      bypassGuard = false
-      ElMessage.error(errorMessage(error))
-    }
+    const message = `Delete “${current.name}” with all its versions, runs, logs and files? This cannot be undone.`
+    if (!(await confirmAction(message, 'Delete script', { confirm: 'Delete', danger: true }))) return
+    if (!(await reportAction(() => deleteScript(current.id), `Deleted “${current.name}”`))) return
+    bypassGuard = true
+    await router.push('/scripts')
   }
 
   function setLanguage(language: Language): void {

@@ -12,7 +12,7 @@ from backend.models import Role
 
 
 class Policy(enum.StrEnum):
-    PUBLIC = "public"  # no login (health, login, the OpenAPI document, the SPA shell, webhooks)
+    PUBLIC = "public"  # no login (health, login, the OpenAPI document, the SPA shell)
     AUTHENTICATED = "authenticated"  # any logged-in user (own profile, own tokens)
     VIEWER = "viewer"
     EDITOR = "editor"
@@ -24,13 +24,12 @@ BLUEPRINT_POLICIES: dict[str, Policy] = {
     "system": Policy.PUBLIC,
     "openapi": Policy.PUBLIC,
     "spa": Policy.PUBLIC,
-    "hooks": Policy.PUBLIC,  # authenticated by the secret in the URL
     "scripts": Policy.READ_WRITE,
     "runs": Policy.EDITOR,
     "executions": Policy.READ_WRITE,
     "logs": Policy.VIEWER,
+    "files": Policy.VIEWER,
     "schedules": Policy.READ_WRITE,
-    "webhooks": Policy.READ_WRITE,
     "users": Policy.ADMIN,
     "audit": Policy.ADMIN,
     "stats": Policy.VIEWER,

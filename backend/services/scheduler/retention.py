@@ -168,7 +168,7 @@ def sweep(settings: Settings, now: datetime | None = None) -> SweepReport:
 
 
 def run_job(app: Flask) -> None:
-    """APScheduler job target for the built-in maintenance job."""
+    """APScheduler job target for the built-in retention job."""
     with app.app_context():
         try:
             sweep(app.extensions["scriptman.settings"])
