@@ -114,7 +114,7 @@ def stream_logs(path: ExecutionPath, query: StreamQuery) -> Response:
             finally:
                 db.session.remove()
 
-    response = Response(logstream.follow(log_path, offset, lookup), mimetype="text/event-stream")
+    response = Response(logstream.to_sse(logstream.events(log_path, offset, lookup)), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

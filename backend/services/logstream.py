@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -96,18 +96,10 @@ def events(
         sleep(FOLLOW_POLL_SECONDS)
 
 
-def follow(
-    log_path: str,
-    offset: int,
-    lookup: StatusLookup,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    keepalive_seconds: float = KEEPALIVE_SECONDS,
-) -> Iterator[str]:
-    """Yield SSE text: ``log``/``progress`` records from ``offset``, ``status`` changes, then ``end``."""
+def to_sse(followed: Iterable[Event]) -> Iterator[str]:
+    """SSE text for ``events()``: ``log``/``progress`` records, ``status`` changes, then ``end``."""
     yield "retry: 2000\n\n"
-    for event in events(log_path, offset, lookup, clock=clock, sleep=sleep, keepalive_seconds=keepalive_seconds):
+    for event in followed:
         if event.kind == "record" and event.record is not None:
             yield _event_for(event.record)
         elif event.kind == "keepalive":
