@@ -223,13 +223,6 @@ class RunCgroup:
         name = "memory.events" if self.version == 2 else "memory.oom_control"
         return _read_keyed(memory / name).get("oom_kill", 0) > 0
 
-    def pids_limited(self) -> bool:
-        """True when a fork was refused by ``pids.max`` (v2 records it in ``pids.events``)."""
-        pids = self._dir("pids")
-        if pids is None or self.version != 2:
-            return False
-        return _read_keyed(pids / "pids.events").get("max", 0) > 0
-
     # -- ending ------------------------------------------------------------------------------------
     def signal(self, sig: int) -> None:
         for pid in self.pids():
