@@ -77,6 +77,9 @@ class Execution(db.Model):  # type: ignore[name-defined,misc]
     # who started it: the user (manual, API, re-run), the schedule's creator, the first attempt's for a
     # retry; a plain id without a foreign key, so deleting a user keeps the history
     created_by_id: Mapped[int | None] = mapped_column(default=None)
+    # the retry queued after this attempt failed (set when it is queued); a superseded attempt is not
+    # counted as a failure, and its page links to the next attempt
+    next_attempt_id: Mapped[int | None] = mapped_column(default=None)
     sandboxed: Mapped[bool] = mapped_column(default=False)
 
     def run_values(self) -> dict[str, Any]:

@@ -80,6 +80,8 @@ class ScriptVersion(db.Model):  # type: ignore[name-defined,misc]
     parameters: Mapped[list[dict[str, Any]]] = mapped_column(ParameterDefinitions, default=list)
     message: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # who saved it (a plain id, like executions.created_by_id: deleting the user keeps the history)
+    created_by_id: Mapped[int | None] = mapped_column(default=None)
 
     script: Mapped[Script] = relationship(back_populates="versions")
 
