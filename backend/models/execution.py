@@ -80,6 +80,10 @@ class Execution(db.Model):  # type: ignore[name-defined,misc]
     # the retry queued after this attempt failed (set when it is queued); a superseded attempt is not
     # counted as a failure, and its page links to the next attempt
     next_attempt_id: Mapped[int | None] = mapped_column(default=None)
+    # a chained run: the run whose end started it (its result is the script's UPSTREAM_RESULT)
+    upstream_execution_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    # the names of the shared variables it received (never their values)
+    variables: Mapped[list[str]] = mapped_column(JSON, default=list)
     sandboxed: Mapped[bool] = mapped_column(default=False)
 
     def run_values(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.extensions import db
@@ -41,5 +41,8 @@ class Schedule(db.Model):  # type: ignore[name-defined,misc]
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # who made it: the runs it fires are recorded as theirs (a plain id, like the audit log's)
     created_by_id: Mapped[int | None] = mapped_column(default=None)
+    notifications: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # a pinned script version; None runs the current one
+    version: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

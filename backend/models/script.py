@@ -36,6 +36,11 @@ class Script(db.Model):  # type: ignore[name-defined,misc]
     sandbox_network: Mapped[bool] = mapped_column(default=True)
     # The account this script's runs use instead of the server's SCRIPTMAN_RUN_AS_USER; admins only.
     run_as_user: Mapped[str | None] = mapped_column(String(64), default=None)
+    # issue 15: who hears of its runs, what runs after it, which shared variables it receives
+    notifications: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    on_success: Mapped[list[int]] = mapped_column(JSON, default=list)
+    on_failure: Mapped[list[int]] = mapped_column(JSON, default=list)
+    variables: Mapped[list[str]] = mapped_column(JSON, default=list)
     current_version: Mapped[int] = mapped_column(default=1)
     revision: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
