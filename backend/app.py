@@ -88,14 +88,25 @@ def _register_blueprints(app: OpenAPI) -> None:
 
     for module in (system, auth, users, audit, scripts, runs, executions, logs, files, schedules, stats):
         app.register_api(module.bp)
+    from backend.api import hooks, variables
+
+    app.register_api(hooks.bp)
+    app.register_api(hooks.trigger_bp)  # POST /hooks/<token>: public, the token is the credential
+    app.register_api(variables.bp)
+    from backend.api import notifications
+
+    app.register_api(notifications.bp)
     app.register_blueprint(spa.bp)  # last: its catch-all must not shadow anything
 
 
 def _register_services(app: OpenAPI, settings: Settings) -> None:
     """Long-lived services live on ``app.extensions``; the server or a test starts them."""
+    from backend.services.chains import start_chained
     from backend.services.executions import schedule_retry
     from backend.services.executor.containment import harden_home
     from backend.services.executor.local import LocalExecutor
+    from backend.services.notifications import EXTENSION as NOTIFIER
+    from backend.services.notifications import NotificationSender, notify_run_end
     from backend.services.scheduler import SchedulerService
     from backend.services.scheduler.fire import on_execution_finished
 
@@ -103,20 +114,27 @@ def _register_services(app: OpenAPI, settings: Settings) -> None:
     scheduler = SchedulerService(app, settings)
     app.extensions["scriptman.executor"] = executor
     app.extensions["scriptman.scheduler"] = scheduler
-    # what happens when a run ends, in order: a retry is queued, the schedule learns its status
+    notifier = NotificationSender(app, settings)
+    app.extensions[NOTIFIER] = notifier
+    # what happens when a run ends, in order: a retry is queued, the schedule learns its status, the
+    # next scripts of a chain start (after the retry: a superseded attempt starts none), notifications
     app.extensions["scriptman.run_end_listeners"] = [
         schedule_retry,
         lambda execution, _script: on_execution_finished(execution),
+        start_chained,
+        notify_run_end,  # after the retry: a superseded attempt notifies nobody; only queues rows
     ]
 
     def start_services() -> None:
         harden_home(settings)  # before any run: folder modes that keep a run-as user out of data/
         executor.start()
         scheduler.start()  # after the executor: a catch-up fire may queue a run at once
+        notifier.start()
 
     def stop_services() -> None:
         scheduler.stop()  # first, so no fire queues a run into a stopping executor
         executor.stop()
+        notifier.stop()  # last: a run that ended while stopping still queued its messages (sent next start)
 
     app.extensions["scriptman.start_services"] = start_services
     app.extensions["scriptman.stop_services"] = stop_services

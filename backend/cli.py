@@ -73,13 +73,21 @@ def create_user(username: str, role: str, full_name: str, password: str) -> None
 @main.command("run", context_settings={"ignore_unknown_options": False})
 @click.argument("script_name")
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="A parameter value")
-def run(script_name: str, params: tuple[str, ...]) -> None:
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Run version N of the script (default: the current version)",
+)
+def run(script_name: str, params: tuple[str, ...], version: int | None) -> None:
     """Run a script by name through the executor, print its log, exit with its exit code."""
     from backend.cli_run import run_script
 
     app = _app()
     upgrade_database(app)
-    sys.exit(run_script(app, script_name, params))
+    sys.exit(run_script(app, script_name, params, version))
 
 
 @main.command("rotate-secrets-key")

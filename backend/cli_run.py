@@ -29,12 +29,17 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
     return values
 
 
-def run_script(app, name: str, pairs: tuple[str, ...]) -> int:  # type: ignore[no-untyped-def]
+def run_script(app, name: str, pairs: tuple[str, ...], version: int | None = None) -> int:  # type: ignore[no-untyped-def]
+    """Queue a run (trigger ``cli``; of ``version``, default the current one), run it here, follow its log.
+
+    The values go through the same validation as the API's (``executions.start``): ``NAME=`` for a
+    non-text parameter counts as not given, like ``null`` in JSON.
+    """
     settings: Settings = app.extensions["scriptman.settings"]
     with app.app_context():
         try:
             script = scripts.find_by_name(name)
-            execution = executions.start(script, parse_params(pairs), Trigger.API, commit=True)
+            execution = executions.start(script, parse_params(pairs), Trigger.CLI, version_number=version, commit=True)
         except ProblemError as error:
             raise click.ClickException(error.detail) from None
         execution_id = execution.id

@@ -82,7 +82,44 @@ class Settings(BaseSettings):
     maintenance_interval_seconds: int = Field(default=3600, ge=1)
     recover_on_start: bool = True
     server_threads: int = Field(default=128, ge=4)
+    # POST /hooks/<token>?wait=<s>: the longest a caller may hold the request open for the result
+    hook_max_wait_seconds: float = Field(default=60.0, ge=0, le=3600)
+    # requests per minute one trigger URL accepts (in-process counter: per process when scaled out)
+    hook_rate_limit_per_minute: int = Field(default=30, ge=1)
+    # the most runs one chain holds, the first included: a chained run with that many ancestors is not started
+    chain_max_depth: int = Field(default=10, ge=1, le=1000)
     frontend_dist: Path = DEFAULT_FRONTEND_DIST
+    # the address users open Scriptman at (https://scriptman.example.com): links in notifications
+    public_url: str | None = None
+    # seconds between a notification's delivery attempts, comma-separated (4 waits = 5 attempts)
+    notification_retry_delays_csv: str = Field(default="10,30,120,600", alias="SCRIPTMAN_NOTIFICATION_RETRY_DELAYS")
+    notification_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("must be an http:// or https:// address such as https://scriptman.example.com")
+        return value
+
+    @field_validator("notification_retry_delays_csv")
+    @classmethod
+    def _retry_delays(cls, value: str) -> str:
+        for part in (p.strip() for p in value.split(",") if p.strip()):
+            try:
+                seconds = float(part)
+            except ValueError:
+                raise ValueError(f"{part!r} is not a number of seconds") from None
+            if not 0 <= seconds <= 7 * 24 * 3600:
+                raise ValueError(f"{part}: a wait must be between 0 and 604800 seconds")
+        return value
+
+    @property
+    def notification_retry_delays(self) -> list[float]:
+        return [float(p.strip()) for p in self.notification_retry_delays_csv.split(",") if p.strip()]
 
     @field_validator("timezone")
     @classmethod

@@ -8,6 +8,8 @@ connection gets WAL + busy_timeout + foreign keys, and write paths start with
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
 from flask import Flask
@@ -16,7 +18,30 @@ from sqlalchemy.engine import Engine
 
 from backend.extensions import db
 
+log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+DATABASE_FILE_MODE = 0o600
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def restrict_database_files(path: str) -> None:
+    """The database and its WAL/shared-memory files readable by the server's account only.
+
+    They hold password hashes, session ids and encrypted secrets. SQLite creates the -wal and
+    -shm files with the database file's mode, so making the main file 0600 before WAL mode is
+    switched on covers them from the start; an older install's files are narrowed here too.
+    """
+    for suffix in SQLITE_COMPANIONS:
+        target = path + suffix
+        try:
+            if os.stat(target).st_mode & 0o777 != DATABASE_FILE_MODE:
+                os.chmod(target, DATABASE_FILE_MODE)
+        except FileNotFoundError:
+            continue
+        except OSError as error:  # not ours to change (a database another account owns): say so, go on
+            log.warning("could not make %s private (mode 0600): %s", target, error)
 
 
 @event.listens_for(Engine, "connect")
@@ -25,6 +50,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     if "sqlite" not in module:
         return
     cursor = dbapi_connection.cursor()
+    for _seq, name, filename in cursor.execute("PRAGMA database_list").fetchall():
+        if name == "main" and filename:  # "" for an in-memory database
+            restrict_database_files(filename)
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -36,6 +64,9 @@ def upgrade_database(app: Flask) -> None:
     """Apply every pending migration; the schema is created only this way (CLI, server, tests)."""
     from flask_migrate import upgrade
 
+    # Alembic reports every step at INFO ("Context impl SQLiteImpl.", "Running upgrade ..."): noise
+    # for someone running `scriptman db upgrade` or `scriptman run`; its warnings and errors still show.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     with app.app_context():
         upgrade()
 

@@ -34,11 +34,18 @@ BLUEPRINT_POLICIES: dict[str, Policy] = {
     "audit": Policy.ADMIN,
     "stats": Policy.VIEWER,
     "auth": Policy.AUTHENTICATED,
+    "notifications": Policy.ADMIN,  # channels hold credentials and decide where run details go
+    "hooks": Policy.EDITOR,  # managing a script's trigger URLs (listing too: viewers see none)
+    "hook_trigger": Policy.PUBLIC,  # POST /hooks/<token>: the token is the credential
+    "variables": Policy.ADMIN,  # shared variables: admins change them; listing is below
 }
 ENDPOINT_POLICIES: dict[str, Policy] = {
     "static": Policy.PUBLIC,
     "auth.login": Policy.PUBLIC,
     "auth.current_session": Policy.PUBLIC,
+    "notifications.execution_notifications": Policy.VIEWER,  # a run's deliveries, shown on its page
+    "notifications.list_channel_names": Policy.VIEWER,  # names only, to pick channels for a script
+    "variables.list_variables": Policy.VIEWER,  # any logged-in user; secret values show as ***
 }
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -101,6 +101,8 @@ def init_security(app: Flask, settings: Settings) -> None:
         needed = required_role(policy, request.method)
         if needed is not None and Role(user.role).rank < needed.rank:
             raise Forbidden(f"This needs the {needed.value} role; you are {user.role}.")
+        if request.method == "DELETE":
+            _remember_target_name()
 
     @app.after_request
     def _after(response: Response) -> Response:
@@ -113,22 +115,42 @@ def init_security(app: Flask, settings: Settings) -> None:
         return response
 
 
+def _target_key() -> tuple[str, str]:
+    """The object a request is about, from its URL: ("script", "12"), or ("", "")."""
+    for key in AUDIT_TARGET_KEYS:
+        value = (request.view_args or {}).get(key)
+        if value is not None:
+            return key.removesuffix("_id"), str(value)
+    return "", ""
+
+
+def _remember_target_name() -> None:
+    """Before a delete, note the target's name: the audit trail shows it once the row is gone."""
+    target_type, target_id = _target_key()
+    try:
+        name = audit.current_name(target_type, target_id) if target_id else None
+    except Exception:  # the audit trail must never turn a request into an error
+        log.exception("could not look up the name of %s %s", target_type, target_id)
+        name = None
+    if name is not None:
+        g.audit_detail = {**(g.get("audit_detail") or {}), "name": name}
+
+
 def _audit(response: Response) -> None:
     """Every change through the API leaves a row: who, what, which object, from where."""
     endpoint = request.endpoint or "unknown"
     if response.status_code >= 400 and endpoint != "auth.login":
         return
-    target_type, target_id = "", ""
-    for key in AUDIT_TARGET_KEYS:
-        value = (request.view_args or {}).get(key)
-        if value is not None:
-            target_type, target_id = key.removesuffix("_id"), str(value)
-            break
+    target_type, target_id = _target_key()
     detail: dict[str, Any] = {"method": request.method, "path": request.path[:300], "status": response.status_code}
     if not target_id and response.is_json and response.status_code in (200, 201, 202):
         body = response.get_json(silent=True)
         if isinstance(body, dict) and isinstance(body.get("id"), int):
-            target_type, target_id = endpoint.split(".")[0].rstrip("s"), str(body["id"])
+            blueprint = endpoint.split(".")[0]
+            target_type, target_id = ("token" if blueprint == "auth" else blueprint.rstrip("s")), str(body["id"])
+    if g.get("audit_target"):  # a handler that made a new object (duplicate) names it as the target
+        target_type, target_id = g.audit_target
+    detail.update(g.get("audit_detail") or {})
     user = current_user()
     try:
         audit.record(

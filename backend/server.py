@@ -8,14 +8,50 @@ Server-Sent Events streams stay open without starving ordinary requests (STACK.m
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from backend.config import Settings
 
 log = logging.getLogger(__name__)
+# A trigger URL's path is its secret (POST /hooks/<token>): no log line may carry it. A number after
+# /hooks/ is a hook id (/api/scripts/1/hooks/2/rotate), never a token, and stays.
+HOOK_TOKEN_IN_PATH = re.compile(r"(/hooks/)(?![0-9]+(?:[/?#\s\"']|$))[^/?#\s\"']+")
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    return HOOK_TOKEN_IN_PATH.sub(rf"\g<1>{REDACTED}", text)
+
+
+class RedactHookTokens(logging.Filter):
+    """Rewrites a record whose message holds ``/hooks/<token>`` (the access log's request line, an
+    error naming the path) with the token replaced; on handlers, so propagated records pass it too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+REDACT_FILTER = RedactHookTokens()
+
+
+class RedactingLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger, whose access and error lines never show a trigger URL's token."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for target in (self.error_log, self.access_log):
+            target.addFilter(REDACT_FILTER)
+            for handler in target.handlers:
+                handler.addFilter(REDACT_FILTER)
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
@@ -35,7 +71,12 @@ class _Server(BaseApplication):  # type: ignore[misc]
             "accesslog": "-",
             "errorlog": "-",
             "loglevel": "info",
+            "logger_class": RedactingLogger,
         }
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 25.1 opens a control socket for `gunicornc`, by default in ~/.gunicorn (a
+            # folder outside Scriptman's home, left behind); Scriptman does not use it.
+            options["control_socket_disable"] = True
         for key, value in options.items():
             self.cfg.set(key, value)
 
@@ -70,5 +111,7 @@ def announce_first_admin(app, settings: Settings) -> None:  # type: ignore[no-un
 
 
 def serve(settings: Settings) -> None:
+    for handler in logging.getLogger().handlers:  # the app's own log lines (e.g. an error naming the path)
+        handler.addFilter(REDACT_FILTER)
     log.info("Scriptman listening on http://%s:%s", settings.host, settings.port)
     _Server(settings).run()

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
+
+from backend.extensions import db
 
 FINAL = {"succeeded", "failed", "timed_out", "cancelled", "interrupted"}
 # A run that stays active until it is cancelled (or for SECONDS, when the script declares it).
@@ -63,3 +70,23 @@ def wait_started(client: FlaskClient, execution_id: int) -> None:
     """
     settings = client.application.extensions["scriptman.settings"]
     wait_for(lambda: " out started" in log_text(client, execution_id, settings), message="the script to start")
+
+
+@contextmanager
+def counting_queries(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the request runs inside the block: only this thread's (the test client
+    serves requests on it), not the executor's or the scheduler's, which run on their own."""
+    statements: list[str] = []
+    here = threading.get_ident()
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if threading.get_ident() == here:
+            statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -14,7 +14,15 @@ from tests.auth_client import token_for
 from tests.conftest import AppFactory, make_settings
 from tests.helpers import create_script
 
-PUBLIC_ENDPOINTS = {"system.health", "system.openapi_document", "auth.login", "auth.current_session", "static"}
+# hook_trigger.trigger: POST /hooks/<token>, whose token is the credential (tests/test_hooks.py)
+PUBLIC_ENDPOINTS = {
+    "system.health",
+    "system.openapi_document",
+    "auth.login",
+    "auth.current_session",
+    "static",
+    "hook_trigger.trigger",
+}
 
 
 def _sample_url(rule: Any) -> str:

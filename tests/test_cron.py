@@ -46,6 +46,26 @@ def test_six_fields_put_seconds_first() -> None:
 
 
 @pytest.mark.parametrize(
+    "expression",
+    [
+        "0 9 * * MON-FRI",
+        "0 0 1 JAN,jul *",
+        "0 0 L * *",
+        "0 0 15W * *",
+        "0 0 * * 5#3",
+        "0 0 * * sun#2",
+        "0 0 * * L5",
+        "0 0 ? * 1",
+        "0 0 * * 0,7",
+        "0 0 1-31/2 * *",
+        "5/15 * * * *",
+    ],
+)
+def test_the_field_checks_keep_every_form_cron_accepts(expression: str) -> None:
+    assert cron.parse(expression, "UTC").fields == expression
+
+
+@pytest.mark.parametrize(
     ("macro", "expansion"),
     [
         ("@yearly", "0 0 1 1 *"),
@@ -133,9 +153,8 @@ def test_the_apscheduler_trigger_asks_the_same_code() -> None:
 @pytest.mark.parametrize(
     ("expression", "reason"),
     [
-        ("*/0 * * * *", "step '0'"),
-        ("61 * * * *", "out of"),
-        ("* * * *", "got 4"),
+        ("*/0 * * * *", "minute: step '0' must be a whole number of at least 1"),
+        ("* * * *", "expected 5 fields (minute hour day month weekday), or 6 with seconds first, got 4"),
         ("* * * * * * *", "got 7"),
         ("5-5 * * * *", "single value '5'"),
         ("0 0 * * mon-mon", "single value 'mon'"),
@@ -148,11 +167,20 @@ def test_the_apscheduler_trigger_asks_the_same_code() -> None:
         ("   ", "empty"),
         ("x" * 10_000, "longer than 200"),
         ("*\u00a0* * * * *", "may contain only"),
-        ("0 0 * * 8", "invalid"),
-        ("1,2,,3 * * * *", "invalid"),
-        ("-1 * * * *", "invalid"),
-        ("0 0 0 0 0", "invalid"),
-        ("99999999999999999999 * * * *", "invalid"),
+        ("0 0 * * 8", "day of week: 8 is out of range 0-6"),
+        ("1,2,,3 * * * *", "minute: '1,2,,3' has an empty value"),
+        ("-1 * * * *", "minute: '-1' is not a range"),
+        ("0 0 0 0 0", "day of month: 0 is out of range 1-31"),
+        ("99999999999999999999 * * * *", "minute: 99999999999999999999 is out of range 0-59"),
+        ("61 * * * *", "minute: 61 is out of range 0-59"),
+        ("* 24 * * *", "hour: 24 is out of range 0-23"),
+        ("* * * 13 *", "month: 13 is out of range 1-12"),
+        ("* * * foo *", "month: 'foo' is not a number or name (1-12, jan-dec)"),
+        ("* * * * foo", "day of week: 'foo' is not a number or name (0-6, sun-sat)"),
+        ("1-70 * * * *", "minute: 70 is out of range 0-59"),
+        ("70 * * * * *", "second: 70 is out of range 0-59"),
+        ("* * 32W * *", "day of month: 32 is out of range 1-31"),
+        ("0 0 * * 5#6", "week of the month must be 1-5"),
         ("* * * * $(reboot)", "may contain only"),
     ],
 )

@@ -40,7 +40,7 @@ PARAMS = [
 def test_a_python_script_runs_with_its_parameters_as_environment(client: FlaskClient, settings: Settings) -> None:
     script = create_script(client, "py", PY_PARAMS, parameters=PARAMS)
     run = execute(client, script["id"], {"COUNT": "5", "FLAG": "yes"})
-    assert run["status"] == "queued" and run["trigger"] == "manual"
+    assert run["status"] == "queued" and run["trigger"] == "api"  # a bearer token: a program calling
     done = wait_final(client, run["id"])
     assert done["status"] == "succeeded", log_text(client, run["id"], settings)
     assert done["exit_code"] == 0
@@ -209,7 +209,7 @@ def test_failed_attempts_are_retried_as_linked_executions(client: FlaskClient, s
     )
     items = client.get(f"/api/executions?script_id={script['id']}").json["items"]
     assert [e["attempt"] for e in items] == [3, 2, 1]
-    assert [e["trigger"] for e in items] == ["retry", "retry", "manual"]
+    assert [e["trigger"] for e in items] == ["retry", "retry", "api"]
     assert all(e["retry_of_id"] == first["id"] for e in items[:2])
     assert "retrying: attempt 2 of 3" in log_text(client, first["id"], settings)
     assert "retrying" not in log_text(client, items[0]["id"], settings)
@@ -275,7 +275,7 @@ def test_execution_list_filters_and_paginates_newest_first(client: FlaskClient) 
     assert page["total"] == 4 and [e["id"] for e in page["items"]] == sorted(ids, reverse=True)[:2]
     assert client.get("/api/executions?status=failed").json["total"] == 1
     assert client.get(f"/api/executions?script_id={ok['id']}").json["total"] == 3
-    assert client.get("/api/executions?trigger=manual").json["total"] == 4
+    assert client.get("/api/executions?trigger=api").json["total"] == 4
     assert client.get("/api/executions?status=bogus").status_code == 422
 
 
@@ -370,7 +370,8 @@ def test_a_failed_install_fails_the_run_and_leaves_no_half_built_env(
     script = create_script(client, "broken-deps", "print('never')", dependencies=[f"nope @ {missing}"])
     done = wait_final(client, execute(client, script["id"])["id"], 120)
     text = log_text(client, done["id"], settings)
-    assert done["status"] == "failed" and "exited with code" in done["error"]
+    assert done["status"] == "failed" and done["error"].startswith("dependency install failed: "), done["error"]
+    assert "nope" in done["error"]
     assert "$ " in text and "never" not in text
     assert [p for p in settings.envs_dir.iterdir() if p.is_dir()] == []
 

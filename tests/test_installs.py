@@ -265,8 +265,9 @@ def test_uv_with_an_untrusted_index_fails_quickly_and_says_why(
     done, text, seconds = run_to_end(client, settings, script["id"])
     report(f"uv install failing ({trust})", seconds, done["error"])
     assert done["status"] == "failed"
-    assert "uv exited with code" in done["error"] and "certificate" in done["error"], done["error"]
-    assert "certificate" in text and "dependency installation failed" in text
+    assert done["error"].startswith("dependency install failed: Failed to fetch"), done["error"]
+    assert "invalid peer certificate" in done["error"] and "SSL_CERT_FILE" in done["error"]
+    assert "certificate" in text and "dependency install failed: uv exited with code" in text
     assert "from tlsprobe" not in text
     assert seconds < FAST_FAILURE_SECONDS
     assert [p for p in settings.envs_dir.iterdir() if p.is_dir()] == []
@@ -312,8 +313,9 @@ def test_npm_with_an_untrusted_registry_fails_quickly_and_says_why(
     done, text, seconds = run_to_end(client, settings, script["id"])
     report("npm install failing (wrong CA)", seconds, done["error"])
     assert done["status"] == "failed"
-    assert "npm exited with code" in done["error"] and "certificate" in done["error"], done["error"]
-    assert "certificate" in text and "dependency installation failed" in text
+    assert done["error"].startswith("dependency install failed: "), done["error"]
+    assert "certificate" in done["error"] and "cafile" in done["error"]
+    assert "certificate" in text and "dependency install failed: npm exited with code" in text
     assert seconds < FAST_FAILURE_SECONDS
     assert [p for p in settings.envs_dir.iterdir() if p.is_dir()] == []
 
@@ -472,6 +474,14 @@ npm error code SELF_SIGNED_CERT_IN_CHAIN
 npm error errno SELF_SIGNED_CERT_IN_CHAIN
 npm error request to https://registry.npmjs.org/is-number failed, reason: self-signed certificate in certificate chain
 npm error A complete log of this run can be found in: /tmp/cache/_logs/debug-0.log"""
+UV_NO_SOLUTION_TTY = """\
+Using Python 3.11.7 environment at: /tmp/env
+\x1b[31m\u00d7\x1b[0m No solution found when resolving dependencies:
+  \u2570\u2500\u25b6 Because nope-xyz was not found in the package registry and you require nope-xyz==1.0, we can \
+conclude that your requirements are unsatisfiable."""
+PIP_NOT_FOUND = """\
+ERROR: Could not find a version that satisfies the requirement nope-xyz==1.0 (from versions: none)
+ERROR: No matching distribution found for nope-xyz==1.0"""
 NPM_NOT_FOUND = """\
 npm error code E404
 npm error 404 Not Found - GET https://registry.npmjs.org/nope-nope - Not found
@@ -481,10 +491,39 @@ npm error A complete log of this run can be found in: /tmp/cache/_logs/debug-0.l
 
 def test_the_failure_reason_is_the_installers_root_cause() -> None:
     reason = environments.failure_reason
-    assert reason(UV_CERT_FAILURE.splitlines()) == "cause: invalid peer certificate: UnknownIssuer"
-    assert reason(NPM_CERT_FAILURE.splitlines()).endswith("reason: self-signed certificate in certificate chain")
-    assert reason(NPM_NOT_FOUND.splitlines()).startswith("npm error 404 Not Found - GET https://")
+    assert reason(UV_CERT_FAILURE.splitlines()) == (
+        "Failed to fetch: `https://127.0.0.1:4443/simple/tlsprobe/`: invalid peer certificate: UnknownIssuer"
+    )
+    assert reason(NPM_CERT_FAILURE.splitlines()) == (
+        "request to https://registry.npmjs.org/is-number failed, reason: self-signed certificate in certificate chain"
+    )
+    assert reason(NPM_NOT_FOUND.splitlines()).startswith("404 Not Found - GET https://")
+    assert reason(UV_NO_SOLUTION_TTY.splitlines()) == (
+        "No solution found when resolving dependencies: Because nope-xyz was not found in the package registry"
+        " and you require nope-xyz==1.0, we can conclude that your requirements are unsatisfiable."
+    )
+    assert reason(PIP_NOT_FOUND.splitlines()) == (
+        "Could not find a version that satisfies the requirement nope-xyz==1.0 (from versions: none)"
+    )
+    assert reason(["Resolved 3 packages", "something odd happened"]) == "something odd happened"
     assert reason([]) == ""
+
+
+def test_only_the_installers_error_lines_are_stderr_records(tmp_path: Path) -> None:
+    """Installers report progress on stderr too: a line is an error from the first "error" line on."""
+    out: list[str] = []
+    err: list[str] = []
+    installer = (
+        "echo 'Using Python 3.11'; echo 'Resolved 1 package' >&2; echo 'error: No solution found' >&2;"
+        " echo '  cause: Because nope was not found' >&2; exit 1"
+    )
+    with pytest.raises(environments.EnvironmentError_) as caught:
+        environments._run_installer(
+            ["bash", "-c", installer], {"PATH": "/usr/bin:/bin"}, out.append, err_sink=err.append
+        )
+    assert err == ["error: No solution found", "  cause: Because nope was not found"]
+    assert out[1:] == ["Using Python 3.11", "Resolved 1 package", "dependency install failed: bash exited with code 1"]
+    assert caught.value.detail == "dependency install failed: No solution found: Because nope was not found"
 
 
 def test_an_installer_past_the_time_limit_is_stopped_with_its_children(

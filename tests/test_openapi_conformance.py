@@ -201,7 +201,7 @@ def test_every_api_route_is_in_the_document(app: Flask) -> None:
         (openapi_path(rule.rule), method)
         for rule in app.url_map.iter_rules()
         # not operations: the document itself, and flask-openapi3's documentation pages under /api/docs
-        if rule.rule.startswith("/api/")
+        if rule.rule.startswith(("/api/", "/hooks/"))
         and rule.endpoint != "system.openapi_document"
         and not rule.endpoint.startswith("openapi.")
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}

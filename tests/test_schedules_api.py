@@ -64,8 +64,13 @@ def test_the_default_timezone_is_the_configured_one(make_app: AppFactory) -> Non
     ("fields", "field", "text"),
     [
         ({"cron": "*/0 * * * *"}, "cron", "step"),
-        ({"cron": "61 * * * *"}, "cron", "invalid"),
-        ({"cron": "* * * *"}, "cron", "5 fields"),
+        ({"cron": "61 * * * *"}, "cron", "minute: 61 is out of range 0-59"),
+        ({"cron": "0 0 * * foo"}, "cron", "day of week: 'foo' is not a number or name (0-6, sun-sat)"),
+        (
+            {"cron": "* * * *"},
+            "cron",
+            "expected 5 fields (minute hour day month weekday), or 6 with seconds first, got 4",
+        ),
         ({"cron": "@reboot"}, "cron", "not supported"),
         ({"cron": "x" * 5000}, "cron", "200"),
         ({"timezone": "Mars/Olympus"}, "timezone", "unknown timezone"),

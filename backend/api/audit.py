@@ -16,4 +16,6 @@ bp = APIBlueprint("audit", __name__, url_prefix="/api/audit", abp_tags=[Tag(name
 def list_audit(query: AuditQuery) -> Response:
     """Who did what, newest first."""
     page = audit.list_events(action=query.action, username=query.username, page=query.page, per_page=query.per_page)
-    return json_response(AuditList.of_page(page, [AuditOut.model_validate(event) for event in page.items]))
+    names = audit.target_names(page.items)
+    items = [AuditOut.of(event, target_name=names.get(event.id)) for event in page.items]
+    return json_response(AuditList.of_page(page, items))

@@ -21,14 +21,9 @@ bp = APIBlueprint("executions", __name__, url_prefix="/api/executions", abp_tags
 
 @bp.get("", responses={200: ExecutionList, 422: Problem})
 def list_executions(query: ExecutionListQuery) -> Response:
-    """List executions, newest first."""
-    page = service.list_executions(
-        script_id=query.script_id,
-        status=query.status,
-        trigger=query.trigger,
-        page=query.page,
-        per_page=query.per_page,
-    )
+    """List executions, newest first (with ``attempts_of``: that retry series, in attempt order)."""
+    filters = service.ExecutionFilters(**query.model_dump(exclude={"page", "per_page"}))
+    page = service.list_executions(filters, page=query.page, per_page=query.per_page)
     return json_response(ExecutionList.of_page(page, executions_out(page.items)))
 
 

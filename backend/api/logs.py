@@ -14,9 +14,9 @@ from backend.extensions import db
 from backend.models import Execution, ExecutionStatus
 from backend.schemas.common import Problem
 from backend.schemas.executions import ExecutionPath
-from backend.schemas.logs import LogPage, LogQuery, LogRecord, StreamQuery
+from backend.schemas.logs import LogPage, LogQuery, LogRecord, LogSearchQuery, LogSearchResult, StreamQuery
 from backend.services import executions as service
-from backend.services import logstream
+from backend.services import logsearch, logstream
 from backend.services.executor import workspace
 from backend.services.executor.logfile import is_record_boundary, iter_text, read_records
 
@@ -67,7 +67,8 @@ def _paths(execution_id: int) -> workspace.RunPaths:
 
 @bp.get("/<int:execution_id>/logs", responses={200: LogPage, 400: Problem, 404: Problem, 422: Problem})
 def get_logs(path: ExecutionPath, query: LogQuery) -> Response:
-    """Log records from a byte offset (or the whole log as text with format=text)."""
+    """Log records from a byte offset, optionally only one stream's or from a level up (or the whole
+    log as text with format=text)."""
     execution = service.get_execution(path.execution_id)
     log_path = _paths(execution.id).log
     if query.format == "text":
@@ -78,8 +79,13 @@ def get_logs(path: ExecutionPath, query: LogQuery) -> Response:
         return response
     size = log_path.stat().st_size if log_path.exists() else 0
     _check_offset(str(log_path), query.offset, "offset")
-    records = read_records(str(log_path), query.offset, limit=query.limit)
-    next_offset = records[-1].next_offset if records else query.offset
+    wanted = logsearch.RecordFilter(stream=query.stream, level=query.level)
+    if wanted.is_empty:
+        records = read_records(str(log_path), query.offset, limit=query.limit)
+        next_offset = records[-1].next_offset if records else query.offset
+    else:
+        page = logsearch.filtered_page(str(log_path), query.offset, wanted, query.limit)
+        records, next_offset = page.records, page.next_offset
     final = ExecutionStatus(execution.status).is_final
     return json_response(
         LogPage(
@@ -88,6 +94,19 @@ def get_logs(path: ExecutionPath, query: LogQuery) -> Response:
             next_offset=next_offset,
             size=size,
             complete=final and next_offset >= size,
+        )
+    )
+
+
+@bp.get("/<int:execution_id>/logs/search", responses={200: LogSearchResult, 400: Problem, 404: Problem, 422: Problem})
+def search_logs(path: ExecutionPath, query: LogSearchQuery) -> Response:
+    """Find text in the whole log (case-insensitive), optionally in one stream or from a level up."""
+    execution = service.get_execution(path.execution_id)
+    wanted = logsearch.RecordFilter(stream=query.stream, level=query.level, text=query.q)
+    found = logsearch.search(str(_paths(execution.id).log), wanted, query.limit)
+    return json_response(
+        LogSearchResult(
+            matches=[LogRecord.model_validate(r) for r in found.matches], total=found.total, truncated=found.truncated
         )
     )
 

@@ -36,7 +36,9 @@ NOT_NULL_PATCH_FIELDS = (
     "enabled",
     "overlap_policy",
     "misfire_grace_seconds",
+    "notifications",
 )
+KEPT_WHEN_LEFT_OUT = ("version", "notifications")  # new in issue 15: a PUT without them keeps them
 
 
 @bp.get("", responses={200: ScheduleList, 422: Problem})
@@ -70,7 +72,11 @@ def get_schedule(path: SchedulePath) -> Response:
 @bp.put("/<int:schedule_id>", responses={200: ScheduleOut, **ERRORS})
 def replace_schedule(path: SchedulePath, body: ScheduleReplace) -> Response:
     """Replace a schedule; a new cron or timezone takes effect at once."""
-    return json_response(schedule_out(service.update(path.schedule_id, body.model_dump())))
+    changes = body.model_dump()
+    for field in KEPT_WHEN_LEFT_OUT:
+        if field not in body.model_fields_set:
+            changes.pop(field)  # not sent: unchanged (a client that predates them unpins nothing)
+    return json_response(schedule_out(service.update(path.schedule_id, changes)))
 
 
 @bp.patch("/<int:schedule_id>", responses={200: ScheduleOut, **ERRORS})
@@ -98,7 +104,7 @@ def toggle_schedule(path: SchedulePath) -> Response:
 
 @bp.post("/<int:schedule_id>/run-now", responses={202: ExecutionOut, 404: Problem, 409: Problem, 422: Problem})
 def run_now(path: SchedulePath) -> Response:
-    """Queue a run now with the schedule's params (trigger "schedule"). Answers 202."""
+    """Queue a run now with the schedule's params and pinned version (trigger "schedule"). Answers 202."""
     return json_response(execution_out(service.run_now(path.schedule_id, created_by_id=current_user_id())), 202)
 
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
+from flask import Response, g, request
 from flask_openapi3 import APIBlueprint, Tag
 
-from backend.api.helpers import json_response, parse_if_match, settings
+from backend.api.helpers import current_user_id, json_response, parse_if_match, settings
 from backend.api.serializers import script_out, scripts_out
 from backend.errors import Forbidden
 from backend.models import Script
 from backend.models.user import Role
 from backend.schemas.common import Problem
 from backend.schemas.scripts import (
+    KEPT_WHEN_LEFT_OUT,
     DiffOut,
     DiffQuery,
     ScriptCreate,
+    ScriptDuplicate,
     ScriptList,
     ScriptListQuery,
     ScriptOut,
@@ -56,7 +58,21 @@ def create_script(body: ScriptCreate) -> Response:
     """Create a script (its version 1)."""
     data = body.model_dump()
     _check_run_as(data, None)
-    script = service.create_script(data, max_code_bytes=settings().max_code_bytes)
+    script = service.create_script(data, max_code_bytes=settings().max_code_bytes, author_id=current_user_id())
+    return _with_etag(script, 201)
+
+
+@bp.post("/<int:script_id>/duplicate", responses={201: ScriptOut, **ERRORS})
+def duplicate_script(path: ScriptPath, body: ScriptDuplicate) -> Response:
+    """Copy a script: the current version's code, parameters and dependencies, its tags and settings,
+    as version 1 of a new script named "<name> (copy)" unless a name is given."""
+    source = service.get_script(path.script_id)
+    if source.run_as_user is not None:
+        _check_run_as({"run_as_user": source.run_as_user}, None)
+    script = service.duplicate_script(path.script_id, body.name, author_id=current_user_id())
+    # audited as a create: the new script is the target, the source goes in the detail
+    g.audit_target = ("script", str(script.id))
+    g.audit_detail = {"source_script_id": path.script_id, "name": script.name}
     return _with_etag(script, 201)
 
 
@@ -88,6 +104,7 @@ def _update(script_id: int, data: dict[str, Any], version: int | None, message: 
         expected_version=version,
         expected_revision=parse_if_match(request.headers.get("If-Match")),
         message=message,
+        author_id=current_user_id(),
     )
     return _with_etag(script)
 
@@ -98,6 +115,9 @@ def replace_script(path: ScriptPath, body: ScriptReplace) -> Response:
     data = body.model_dump(exclude={"version", "message"})
     if "run_as_user" not in body.model_fields_set:
         data.pop("run_as_user")  # not sent: unchanged, so an editor's PUT keeps an admin's choice
+    for field in KEPT_WHEN_LEFT_OUT:
+        if field not in body.model_fields_set:
+            data.pop(field)  # not sent: unchanged (a client that predates them wipes no chain or channel)
     return _update(path.script_id, data, body.version, body.message)
 
 
@@ -119,6 +139,7 @@ def patch_script(path: ScriptPath, body: ScriptPatch) -> Response:
         "retry_delay_seconds",
         "enabled",
         "sandbox_network",
+        *KEPT_WHEN_LEFT_OUT,
     ):
         if field in data and data[field] is None:
             data.pop(field)  # null means "leave as is" for fields that cannot be empty
@@ -138,8 +159,11 @@ def delete_script(path: ScriptPath) -> Response:
 def list_versions(path: ScriptPath) -> Response:
     """List a script's versions, newest first."""
     script = service.get_script(path.script_id)
+    rows = versions.list_versions(script.id)
+    authors = versions.author_names(rows)
     items = [
-        VersionSummary.of(v, current=v.number == script.current_version) for v in versions.list_versions(script.id)
+        VersionSummary.of(v, current=v.number == script.current_version, author=authors.get(v.created_by_id or 0))
+        for v in rows
     ]
     return json_response(VersionList.of_items(items))
 
@@ -148,7 +172,9 @@ def list_versions(path: ScriptPath) -> Response:
 def get_version(path: VersionPath) -> Response:
     """Get one version's content."""
     service.get_script(path.script_id)
-    return json_response(VersionOut.model_validate(versions.get_version(path.script_id, path.number)))
+    version = versions.get_version(path.script_id, path.number)
+    author = versions.author_names([version]).get(version.created_by_id or 0)
+    return json_response(VersionOut.of(version, author=author))
 
 
 @bp.get("/<int:script_id>/diff", responses={200: DiffOut, 404: Problem, 422: Problem})
@@ -162,4 +188,4 @@ def diff(path: ScriptPath, query: DiffQuery) -> Response:
 @bp.post("/<int:script_id>/rollback/<int:number>", responses={200: ScriptOut, 404: Problem, 409: Problem})
 def rollback(path: VersionPath) -> Response:
     """Roll back: a new version with the content of an older one."""
-    return _with_etag(service.rollback(path.script_id, path.number))
+    return _with_etag(service.rollback(path.script_id, path.number, author_id=current_user_id()))

@@ -11,7 +11,7 @@ definitions. A secret default in parameter definitions is masked by the schema i
 from __future__ import annotations
 
 from backend.models import Execution, Schedule, Script
-from backend.schemas.executions import ExecutionOut
+from backend.schemas.executions import DownstreamRunOut, ExecutionOut
 from backend.schemas.schedules import ScheduleOut
 from backend.schemas.scripts import LastRun, ScriptOut
 from backend.services import executions as executions_service
@@ -22,12 +22,15 @@ from backend.services.params import mask_values
 def executions_out(rows: list[Execution]) -> list[ExecutionOut]:
     names = executions_service.script_names(rows)
     creators = executions_service.creator_names(rows)
+    downstream = executions_service.downstream_runs([row.id for row in rows])
     return [
         ExecutionOut.of(
             row,
             version=row.version_number,
             script_name=names.get(row.script_id),
             created_by=creators.get(row.created_by_id or 0),
+            downstream=[DownstreamRunOut.model_validate(run) for run in downstream.get(row.id, [])],
+            variables=list(row.variables or []),
         )
         for row in rows
     ]
@@ -55,17 +58,26 @@ def script_out(row: Script) -> ScriptOut:
 
 
 def schedules_out(rows: list[Schedule]) -> list[ScheduleOut]:
-    """A schedule's secret params are masked by the definitions of its script as they are now."""
+    """A schedule's secret params are masked by the definitions of the version it runs (pinned, else current).
+
+    ``last_status`` is the live status of its newest run (the stored column when no run is left).
+    """
     scripts = schedules_service.script_info({row.script_id for row in rows})
+    statuses = schedules_service.newest_statuses([row.id for row in rows])
+    pinned = schedules_service.pinned_definitions(rows)
     items = []
     for row in rows:
         info = scripts.get(row.script_id)
         params = dict(row.params or {})
+        if info:  # a secret in either the pinned or the current definitions is shown as ***
+            params = mask_values(info.parameters, mask_values(pinned.get(row.id, []), params))
         items.append(
             ScheduleOut.of(
                 row,
                 script_name=info.name if info else None,
-                params=mask_values(info.parameters, params) if info else params,
+                params=params,
+                last_status=statuses.get(row.id, row.last_status),
+                notifications=list(row.notifications or []),
             )
         )
     return items

@@ -21,9 +21,9 @@ npm run build</code>). The API is up: <a href="/api/health">/api/health</a>.</p>
 
 
 class AppPathConverter(PathConverter):
-    """A path that is not the API's."""
+    """A path that is not the API's (nor a trigger URL's: ``GET /hooks/<token>`` is a 405, not the app)."""
 
-    regex = r"(?!api(?:/|$))[^/].*?"
+    regex = r"(?!(?:api|hooks)(?:/|$))[^/].*?"
 
 
 @bp.record_once

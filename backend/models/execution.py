@@ -32,12 +32,16 @@ ACTIVE_STATUSES = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
 
 
 class Trigger(enum.StrEnum):
-    MANUAL = "manual"
+    """What started a run. Stored as its value; a new member needs no migration (old rows keep theirs)."""
+
+    MANUAL = "manual"  # the web app (a session cookie)
     SCHEDULE = "schedule"
-    WEBHOOK = "webhook"
+    WEBHOOK = "webhook"  # POST /hooks/<token>
     RETRY = "retry"
     RERUN = "rerun"
-    API = "api"
+    API = "api"  # a REST call authenticated with a bearer token
+    CLI = "cli"  # ``scriptman run``
+    CHAIN = "chain"  # the end of another run (its script's on_success / on_failure)
 
 
 class Execution(db.Model):  # type: ignore[name-defined,misc]

@@ -107,8 +107,12 @@ class AuditOut(ResponseModel):
     time: Timestamp
     username: str
     action: str
-    target_type: str
+    target_type: str = Field(description="script, execution, schedule, user, token, ... (empty when none)")
     target_id: str
+    target_name: str | None = Field(
+        description="The target's name (a script's, schedule's, token's; a user's username; an execution's script), "
+        "looked up when read; for a deleted target the name recorded at the time, else null"
+    )
     detail: dict[str, Any]
     ip: str
     status: int

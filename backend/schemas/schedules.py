@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field, field_validator
 from backend.models import ExecutionStatus, FireOutcome
 from backend.models.schedule import OverlapPolicy
 from backend.schemas.common import ByValue, PageOut, PageQuery, ResponseModel, StrictBody, Timestamp
-from backend.schemas.scripts import clean_name
+from backend.schemas.notifications import NotificationSubscription
+from backend.schemas.scripts import SubscriptionOut, clean_name
 from backend.services.scheduler.cron import MAX_EXPRESSION_CHARS, MAX_TIMEZONE_CHARS
 
 MAX_GRACE_SECONDS = 7 * 24 * 3600
@@ -20,6 +21,15 @@ CRON_HELP = (
     "or @yearly/@annually/@monthly/@weekly/@daily/@midnight/@hourly"
 )
 TIMEZONE_HELP = "IANA name such as Europe/Berlin; default SCRIPTMAN_TIMEZONE, else the server's zone"
+VERSION_HELP = (
+    "Pin a version of the script: every fire (and run-now) runs that version's code and parameter "
+    "definitions, and params are checked against them; null runs the current version. A version the "
+    "script does not have is a 422"
+)
+NOTIFICATIONS_HELP = (
+    "Channels that hear of this schedule's runs, and on which events (failure, timeout, success, recovery; "
+    "recovery judged among this schedule's runs); besides the script's own subscriptions"
+)
 
 
 class ScheduleCreate(StrictBody):
@@ -31,6 +41,10 @@ class ScheduleCreate(StrictBody):
     enabled: bool = True
     overlap_policy: ByValue[OverlapPolicy] = OverlapPolicy.SKIP
     misfire_grace_seconds: int = Field(default=60, ge=1, le=MAX_GRACE_SECONDS)
+    version: int | None = Field(default=None, ge=1, le=2**31, description=VERSION_HELP)
+    notifications: list[NotificationSubscription] = Field(
+        default_factory=list, max_length=50, description=NOTIFICATIONS_HELP
+    )
 
     _name = field_validator("name")(classmethod(lambda cls, v: clean_name(v)))
 
@@ -50,6 +64,10 @@ class SchedulePatch(StrictBody):
     enabled: bool | None = None
     overlap_policy: ByValue[OverlapPolicy] | None = None
     misfire_grace_seconds: int | None = Field(default=None, ge=1, le=MAX_GRACE_SECONDS)
+    version: int | None = Field(default=None, ge=1, le=2**31, description=VERSION_HELP + " (null here: unpin)")
+    notifications: list[NotificationSubscription] | None = Field(
+        default=None, max_length=50, description=NOTIFICATIONS_HELP
+    )
 
     _name = field_validator("name")(classmethod(lambda cls, v: v if v is None else clean_name(v)))
 
@@ -74,7 +92,8 @@ class FireListQuery(PageQuery):
     outcome: FireOutcome | None = None
 
 
-# built by backend/api/serializers.py: ``script_name`` is looked up, ``params`` masked by the script's definitions
+# built by backend/api/serializers.py: ``script_name`` is looked up, ``params`` masked by the script's definitions,
+# ``last_status`` read from the newest run
 class ScheduleOut(ResponseModel):
     id: int
     name: str
@@ -86,8 +105,13 @@ class ScheduleOut(ResponseModel):
     enabled: bool
     overlap_policy: OverlapPolicy
     misfire_grace_seconds: int
+    version: int | None = Field(description="The pinned script version it runs; null: the current version")
+    notifications: list[SubscriptionOut] = Field(description="Channels that hear of its runs, and on which events")
     last_run_at: Timestamp | None
-    last_status: ExecutionStatus | None = Field(description="The status of the schedule's newest run")
+    last_status: ExecutionStatus | None = Field(
+        description="The status of the schedule's newest run (a retry included) as it is now: running while "
+        "it runs; null before the first run"
+    )
     next_run_at: Timestamp | None
     created_at: Timestamp
     updated_at: Timestamp

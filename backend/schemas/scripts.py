@@ -5,26 +5,18 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backend.models import ExecutionStatus
 from backend.schemas.common import ItemList, PageOut, PageQuery, ResponseModel, StrictBody, Timestamp
+from backend.schemas.names import CONTROL_CHARS, clean_name
+from backend.schemas.notifications import NotificationEvent, NotificationSubscription
 from backend.services.params import ParameterDefinition, mask_definitions
 
 Language = Literal["python", "javascript", "shell"]
 ConcurrencyPolicy = Literal["queue", "refuse"]
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 FOLDER_SEGMENT = re.compile(r"^[^/\\\x00-\x1f\x7f]{1,100}$")
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
-
-
-def clean_name(value: str) -> str:
-    value = value.strip()
-    if not value:
-        raise ValueError("must not be empty")
-    if CONTROL_CHARS.search(value):
-        raise ValueError("must not contain control characters")
-    return value
 
 
 def clean_folder(value: str) -> str:
@@ -47,6 +39,28 @@ def clean_tags(tags: list[str]) -> list[str]:
 
 
 RUN_AS_PATTERN = r"^[a-z_][a-z0-9_-]*\$?$"  # a POSIX account name
+MAX_CHAIN_LINKS = 20
+MAX_SCRIPT_VARIABLES = 100
+ScriptId = Annotated[int, Field(ge=1, le=2**62)]
+VariableName = Annotated[str, Field(min_length=1, max_length=100)]
+NOTIFICATIONS_HELP = (
+    "Which notification channels hear of this script's runs, and on which events (failure, timeout, success, "
+    "recovery). Each channel_id must be an existing channel (channels are managed by admins); a channel at "
+    "most once. Left out of a PUT, it stays as it is"
+)
+ON_SUCCESS_HELP = (
+    "Scripts started (trigger chain, with their parameters' defaults) when a run of this script succeeds; "
+    "they get UPSTREAM_RESULT (this run's result as JSON) and UPSTREAM_EXECUTION_ID. A link to the script "
+    "itself or one that closes a cycle is a 422 naming the cycle. Left out of a PUT, it stays as it is"
+)
+ON_FAILURE_HELP = (
+    "Scripts started when a run of this script fails, times out or is interrupted (after its last retry; a "
+    "cancelled run starts nothing); as on_success otherwise"
+)
+VARIABLES_HELP = (
+    "Names of shared variables (GET /api/variables) the runs receive as environment variables; a name "
+    "without a variable is a 422. Left out of a PUT, it stays as it is"
+)
 
 
 class ScriptLimits(StrictBody):
@@ -83,8 +97,21 @@ class ScriptFields(StrictBody):
         description="Account the runs use instead of the server's SCRIPTMAN_RUN_AS_USER; only admins may set it",
     )
 
+    notifications: list[NotificationSubscription] = Field(
+        default_factory=list, max_length=50, description=NOTIFICATIONS_HELP
+    )
+    on_success: list[ScriptId] = Field(default_factory=list, max_length=MAX_CHAIN_LINKS, description=ON_SUCCESS_HELP)
+    on_failure: list[ScriptId] = Field(default_factory=list, max_length=MAX_CHAIN_LINKS, description=ON_FAILURE_HELP)
+    variables: list[VariableName] = Field(
+        default_factory=list, max_length=MAX_SCRIPT_VARIABLES, description=VARIABLES_HELP
+    )
+
     _tags = field_validator("tags")(classmethod(lambda cls, v: clean_tags(v)))
     _folder = field_validator("folder")(classmethod(lambda cls, v: clean_folder(v)))
+
+
+# new in issue 15: a PUT that leaves them out keeps them (a client that does not know them wipes nothing)
+KEPT_WHEN_LEFT_OUT = ("notifications", "on_success", "on_failure", "variables")
 
 
 class ScriptCreate(ScriptFields):
@@ -121,6 +148,14 @@ class ScriptPatch(StrictBody):
     limits: ScriptLimits | None = None
     sandbox_network: bool | None = None
     run_as_user: str | None = Field(default=None, max_length=32, pattern=RUN_AS_PATTERN)
+    notifications: list[NotificationSubscription] | None = Field(
+        default=None, max_length=50, description=NOTIFICATIONS_HELP
+    )
+    on_success: list[ScriptId] | None = Field(default=None, max_length=MAX_CHAIN_LINKS, description=ON_SUCCESS_HELP)
+    on_failure: list[ScriptId] | None = Field(default=None, max_length=MAX_CHAIN_LINKS, description=ON_FAILURE_HELP)
+    variables: list[VariableName] | None = Field(
+        default=None, max_length=MAX_SCRIPT_VARIABLES, description=VARIABLES_HELP
+    )
     version: int | None = Field(default=None, ge=1)
     message: str | None = Field(default=None, max_length=500)
 
@@ -130,9 +165,40 @@ class ScriptPatch(StrictBody):
 
 
 class ScriptListQuery(PageQuery):
-    q: str | None = Field(default=None, max_length=200)
-    tag: str | None = Field(default=None, max_length=100)
-    folder: str | None = Field(default=None, max_length=500)
+    q: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Case-insensitive text found in the name, description, folder, a tag or the current code",
+    )
+    tag: str | None = Field(default=None, max_length=100, description="Only scripts with this exact tag")
+    folder: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Only scripts in this folder or its subfolders ('demo' matches 'demo/params', not 'demonstration')",
+    )
+
+
+class ScriptDuplicate(StrictBody):
+    """POST /scripts/{id}/duplicate: an optional name for the copy."""
+
+    model_config = ConfigDict(
+        openapi_extra={"required": False, "description": "Optional; no body means the default name"}  # type: ignore[typeddict-unknown-key]
+    )
+
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Name of the new script; default '<name> (copy)', then '(copy 2)', ... when taken",
+    )
+
+    _name = field_validator("name")(classmethod(lambda cls, v: v if v is None else clean_name(v)))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_body_is_no_name(cls, data: Any) -> Any:
+        """The body is optional: none (or null) means the default name."""
+        return {} if data is None else data
 
 
 class ScriptPath(BaseModel):
@@ -152,6 +218,13 @@ class DiffQuery(BaseModel):
 MaskedDefinitions = Annotated[
     list[dict[str, Any]], AfterValidator(mask_definitions), Field(description="A secret's default is shown as ***")
 ]
+
+
+class SubscriptionOut(ResponseModel):
+    """One entry of a script's or schedule's ``notifications``."""
+
+    channel_id: int
+    on: list[NotificationEvent]
 
 
 class LastRun(ResponseModel):
@@ -181,6 +254,10 @@ class ScriptOut(ResponseModel):
     limits: dict[str, int | None]
     sandbox_network: bool
     run_as_user: str | None
+    notifications: list[SubscriptionOut] = Field(description="Channels that hear of its runs, and on which events")
+    on_success: list[int] = Field(description="Scripts started when a run succeeds")
+    on_failure: list[int] = Field(description="Scripts started when a run fails, times out or is interrupted")
+    variables: list[str] = Field(description="Shared variables its runs receive")
     version: int = Field(description="Current version number")
     revision: int = Field(description="Bumped on every change; use as If-Match")
     created_at: Timestamp
@@ -200,6 +277,7 @@ class VersionOut(ResponseModel):
     parameters: MaskedDefinitions
     message: str
     created_at: Timestamp
+    author: str | None = Field(description="Username of who saved this version; null if unknown or deleted")
 
 
 class VersionSummary(ResponseModel):
@@ -207,6 +285,7 @@ class VersionSummary(ResponseModel):
     message: str
     created_at: Timestamp
     current: bool
+    author: str | None = Field(description="Username of who saved this version; null if unknown or deleted")
 
 
 class VersionList(ItemList[VersionSummary]):

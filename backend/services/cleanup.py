@@ -1,13 +1,29 @@
-"""Removing what a run left on disk (workspace, log, control folder), for deletes and retention."""
+"""Removing what a run leaves behind when it is deleted (deletes and retention): its files on disk,
+and the rows that point to it without a foreign key."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from flask import current_app
+from sqlalchemy import delete, update
 
 from backend.config import Settings
+from backend.extensions import db
+from backend.models import Execution, NotificationDelivery
 from backend.services.executor import workspace
+
+
+def forget_executions(execution_ids: list[int]) -> None:
+    """In the deleting transaction: an attempt whose retry is deleted points to nothing again (the
+    series now ends with it, so it counts as a failure once more), and the deleted runs'
+    notification deliveries go with them."""
+    if not execution_ids:
+        return
+    db.session.execute(
+        update(Execution).where(Execution.next_attempt_id.in_(execution_ids)).values(next_attempt_id=None)
+    )
+    db.session.execute(delete(NotificationDelivery).where(NotificationDelivery.execution_id.in_(execution_ids)))
 
 
 def remove_execution_files(execution_ids: Iterable[int], settings: Settings | None = None) -> None:

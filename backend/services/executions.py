@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, func, or_, select, update
 
 from backend.database import begin_write
 from backend.errors import Conflict, NotFound
@@ -23,7 +25,8 @@ from backend.models import ACTIVE_STATUSES, Execution, ExecutionStatus, Script, 
 from backend.models.types import utcnow
 from backend.services import params as params_service
 from backend.services import versions
-from backend.services.cleanup import remove_execution_files
+from backend.services.auth.users import normalise_username
+from backend.services.cleanup import forget_executions, remove_execution_files
 from backend.services.executor import process, workspace
 from backend.services.pagination import Page, paginate
 
@@ -59,11 +62,13 @@ def start(
     trusted_values: bool = False,
     inputs_of: Execution | None = None,
     created_by_id: int | None = None,
+    upstream_execution_id: int | None = None,
     commit: bool = True,
 ) -> Execution:
     """Validate the values and queue a run of ``script``; the executor is woken to pick it up.
 
     ``inputs_of``: a retry or re-run gets the files uploaded to that run again.
+    ``upstream_execution_id``: a chained run (and its retries): the run whose result it receives.
     """
     if not script.enabled and trigger not in (Trigger.RETRY,):
         raise Conflict(f"Script {script.name!r} is disabled; enable it to run it.", field="enabled")
@@ -96,6 +101,7 @@ def start(
         attempt=attempt,
         not_before=not_before,
         created_by_id=created_by_id,
+        upstream_execution_id=upstream_execution_id,
     )
     db.session.add(execution)
     if inputs_of is not None:
@@ -113,19 +119,40 @@ def wake_executor() -> None:
         dispatcher.notify()
 
 
-def rerun(execution_id: int, *, latest: bool = False, created_by_id: int | None = None) -> Execution:
+def rerun(
+    execution_id: int,
+    *,
+    latest: bool = False,
+    overrides: dict[str, Any] | None = None,
+    created_by_id: int | None = None,
+) -> Execution:
+    """Run ``execution_id`` again, with the files uploaded to it, and the same values except ``overrides``.
+
+    Without overrides on the same version the stored values are used as they are (they were
+    validated when the run started). With ``latest`` or overrides they are validated against the
+    version that runs (422 naming the parameter). An override of ``null`` means "not given" (the
+    default applies); ``***`` for a secret means "the original's value" (how the API shows it).
+    """
     original = get_execution(execution_id)
     script = db.session.get(Script, original.script_id)
     assert script is not None
+    values = original.run_values()
+    if overrides:
+        secrets = set(original.secret_params or {})
+        for name, value in overrides.items():
+            if name in secrets and value == params_service.SECRET_MASK:
+                continue
+            values[name] = value
     return start(
         script,
-        original.run_values(),
+        values,
         Trigger.RERUN,
         version_number=None if latest else original.version_number,
         rerun_of_id=original.id,
-        trusted_values=not latest,
+        trusted_values=not latest and not overrides,
         inputs_of=original,
         created_by_id=created_by_id,
+        upstream_execution_id=original.upstream_execution_id,  # a chained run again: the same UPSTREAM_RESULT
     )
 
 
@@ -186,24 +213,84 @@ def cancel(execution_id: int) -> Execution:
 
 
 def delete(execution_id: int) -> None:
+    """Delete a finished run; an attempt that pointed to it as its retry points to nothing again
+    (and so counts as a failure once more: the series now ends with it)."""
     execution = get_execution(execution_id)
     if execution.status in ACTIVE_STATUSES:
         raise Conflict(f"Execution {execution_id} is {execution.status}; cancel it before deleting it.")
+    begin_write()
+    forget_executions([execution_id])
     db.session.delete(execution)
     db.session.commit()
     remove_execution_files([execution_id])
 
 
-def list_executions(
-    *, script_id: int | None, status: str | None, trigger: str | None, page: int, per_page: int
-) -> Page[Execution]:
+@dataclass
+class ExecutionFilters:
+    """The filters of the executions list; each one given narrows it (they combine with AND)."""
+
+    script_id: int | None = None
+    status: str | None = None
+    trigger: str | None = None
+    created_by: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    q: str | None = None
+    attempts_of: int | None = None
+
+
+ID_QUERY = re.compile(r"^\s*#?\s*(\d{1,18})\s*$")
+
+
+def _like(text: str) -> str:
+    """A ``LIKE`` pattern matching ``text`` anywhere, its own ``%``, ``_`` and ``\\`` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _text_match(q: str) -> ColumnElement[bool]:
+    """``q``: a script name substring, an id (``123`` or ``#123``), or a substring of the error."""
+    pattern = _like(q.strip())
+    names = select(Script.id).where(Script.name.ilike(pattern, escape="\\"))
+    matches: list[ColumnElement[bool]] = [
+        Execution.script_id.in_(names),
+        Execution.error.ilike(pattern, escape="\\"),
+    ]
+    number = ID_QUERY.match(q)
+    if number:
+        matches.append(Execution.id == int(number.group(1)))
+    return or_(*matches)
+
+
+def _series_root(execution_id: int) -> ScalarSelect[Any]:
+    """The first attempt of the retry series ``execution_id`` belongs to (itself, if it is the first)."""
+    return (
+        select(func.coalesce(Execution.retry_of_id, Execution.id)).where(Execution.id == execution_id).scalar_subquery()
+    )
+
+
+def list_executions(filters: ExecutionFilters, *, page: int, per_page: int) -> Page[Execution]:
+    """Newest first; with ``attempts_of``, the attempts of that series in order (first attempt first)."""
     query = select(Execution)
-    if script_id is not None:
-        query = query.where(Execution.script_id == script_id)
-    if status:
-        query = query.where(Execution.status == status)
-    if trigger:
-        query = query.where(Execution.trigger == trigger)
+    if filters.script_id is not None:
+        query = query.where(Execution.script_id == filters.script_id)
+    if filters.status:
+        query = query.where(Execution.status == filters.status)
+    if filters.trigger:
+        query = query.where(Execution.trigger == filters.trigger)
+    if filters.created_by and filters.created_by.strip():
+        name = normalise_username(filters.created_by)
+        query = query.where(Execution.created_by_id.in_(select(User.id).where(User.username == name)))
+    if filters.since is not None:
+        query = query.where(Execution.queued_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(Execution.queued_at < filters.until)
+    if filters.q and filters.q.strip():
+        query = query.where(_text_match(filters.q))
+    if filters.attempts_of is not None:
+        root = _series_root(filters.attempts_of)
+        query = query.where(or_(Execution.id == root, Execution.retry_of_id == root))
+        return paginate(query.order_by(Execution.attempt, Execution.id), page=page, per_page=per_page)
     return paginate(query.order_by(Execution.id.desc()), page=page, per_page=per_page)
 
 
@@ -223,6 +310,32 @@ def script_names(executions: list[Execution]) -> dict[int, str]:
     return dict(db.session.execute(select(Script.id, Script.name).where(Script.id.in_(ids))).all())  # type: ignore[arg-type]
 
 
+@dataclass
+class DownstreamRun:
+    id: int
+    script_id: int
+    script_name: str | None
+    status: str
+
+
+def downstream_runs(execution_ids: list[int]) -> dict[int, list[DownstreamRun]]:
+    """Upstream id → the runs its end started (first attempts, oldest first), in one query per batch."""
+    if not execution_ids:
+        return {}
+    rows = db.session.execute(
+        select(Execution.id, Execution.upstream_execution_id, Execution.script_id, Execution.status, Script.name)
+        .outerjoin(Script, Script.id == Execution.script_id)
+        .where(Execution.upstream_execution_id.in_(execution_ids), Execution.trigger == Trigger.CHAIN.value)
+        .order_by(Execution.id)
+    )
+    result: dict[int, list[DownstreamRun]] = {}
+    for row in rows:
+        result.setdefault(int(row.upstream_execution_id), []).append(
+            DownstreamRun(id=row.id, script_id=row.script_id, script_name=row.name, status=row.status)
+        )
+    return result
+
+
 def last_runs(script_ids: list[int]) -> dict[int, Execution]:
     """Each script's newest execution, in one query whatever the number of scripts."""
     if not script_ids:
@@ -233,12 +346,16 @@ def last_runs(script_ids: list[int]) -> dict[int, Execution]:
 
 
 def schedule_retry(execution: Execution, script: Script) -> Execution | None:
-    """A failed or timed-out attempt gets a next attempt, if the script's policy allows one."""
+    """A failed or timed-out attempt gets a next attempt, if the script's policy allows one.
+
+    The failed attempt points to the new one (``next_attempt_id``) in the same transaction, so no
+    reader ever sees a queued retry whose predecessor still counts as the series' failure.
+    """
     if execution.status not in (ExecutionStatus.FAILED.value, ExecutionStatus.TIMED_OUT.value):
         return None
     if execution.cancel_requested or execution.attempt > script.max_retries:
         return None
-    return start(
+    retry = start(
         script,
         execution.run_values(),
         Trigger.RETRY,
@@ -250,4 +367,11 @@ def schedule_retry(execution: Execution, script: Script) -> Execution | None:
         trusted_values=True,
         inputs_of=execution,
         created_by_id=execution.created_by_id,
+        upstream_execution_id=execution.upstream_execution_id,  # a chained run's retry gets the same input
+        commit=False,
     )
+    db.session.flush()
+    db.session.execute(update(Execution).where(Execution.id == execution.id).values(next_attempt_id=retry.id))
+    db.session.commit()
+    wake_executor()
+    return retry

@@ -196,8 +196,30 @@ def parse_definitions(stored: list[dict[str, Any]]) -> list[ParameterDefinition]
     return [ParameterDefinition.model_validate(item) for item in stored]
 
 
+def is_given(definition_type: str, raw: Any) -> bool:
+    """Whether a value counts as given: ``null`` never does, nor ``""`` for a type a blank cannot be.
+
+    (A form field left empty arrives as ``""``; for a string that is a value, for a number it is not.)
+    """
+    return raw is not None and not (raw == "" and definition_type not in ("string", "secret"))
+
+
+def given_values(stored: list[dict[str, Any]], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without the ones that count as not given (see ``is_given``); unknown names are kept,
+    so ``coerce_values`` still refuses them."""
+    types = {item["name"]: str(item.get("type", "string")) for item in stored}
+    return {k: v for k, v in values.items() if is_given(types.get(k, "string"), v)}
+
+
 def coerce_values(stored: list[dict[str, Any]], values: dict[str, Any] | None) -> dict[str, Any]:
-    """Validate run-time values against definitions: fill defaults, coerce, refuse unknown names."""
+    """Validate run-time values against definitions: fill defaults, coerce, refuse unknown names.
+
+    The one rule for every entry point (web form, API, CLI, schedules, reruns): a value that is not
+    given (absent, ``null``, or ``""`` for a non-text type) takes the default; a required parameter
+    with a default is satisfied by it; a required one without is a 422; an optional ``boolean``
+    without a default is ``false`` (a checkbox has no "unset", so the script always gets one);
+    any other optional parameter without a default is left out.
+    """
     values = dict(values or {})
     definitions = parse_definitions(stored)
     known = {d.name for d in definitions}
@@ -207,13 +229,15 @@ def coerce_values(stored: list[dict[str, Any]], values: dict[str, Any] | None) -
     result: dict[str, Any] = {}
     for definition in definitions:
         raw = values.get(definition.name)
-        if raw is None or (raw == "" and definition.type not in ("string", "secret")):
+        if not is_given(definition.type, raw):
             if definition.default is not None:
                 result[definition.name] = definition.default
             elif definition.required:
                 raise Unprocessable(
                     f"params.{definition.name}: this parameter is required", field=f"params.{definition.name}"
                 )
+            elif definition.type == "boolean":
+                result[definition.name] = False
             continue
         try:
             result[definition.name] = coerce_value(definition, raw)

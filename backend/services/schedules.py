@@ -12,15 +12,16 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backend.database import begin_write
 from backend.errors import NotFound, Unprocessable
 from backend.extensions import db
-from backend.models import Execution, FireOutcome, Schedule, ScheduleFire, Script
+from backend.models import Execution, FireOutcome, Schedule, ScheduleFire, Script, ScriptVersion
 from backend.models.types import utcnow
 from backend.services import params as params_service
 from backend.services import scheduler
+from backend.services.notifications import channels
 from backend.services.pagination import Page, paginate
 from backend.services.scheduler import cron
 from backend.services.uniqueness import commit, ensure_unique_name
@@ -49,7 +50,7 @@ def parse_cron(expression: str, timezone: str) -> cron.CronSpec:
     try:
         return cron.parse(expression, timezone)
     except cron.CronError as error:
-        raise Unprocessable(f"{error.field}: {error}", field=error.field) from None
+        raise Unprocessable(str(error), field=error.field) from None  # the message names the cron field
 
 
 def preview(expression: str, timezone: str | None, count: int) -> tuple[cron.CronSpec, list[datetime]]:
@@ -72,6 +73,21 @@ def script_info(script_ids: set[int]) -> dict[int, ScriptInfo]:
     return {int(row.id): ScriptInfo(row.name, list(row.parameters or [])) for row in rows}
 
 
+def newest_statuses(schedule_ids: list[int]) -> dict[int, str]:
+    """Schedule id → the live status of its newest run (retries included), in one query for the batch.
+
+    The ``last_status`` column is only written when a run is queued or ends, so it says ``queued``
+    while the run runs; this reads the run itself.
+    """
+    if not schedule_ids:
+        return {}
+    newest = (
+        select(func.max(Execution.id)).where(Execution.schedule_id.in_(schedule_ids)).group_by(Execution.schedule_id)
+    )
+    rows = db.session.execute(select(Execution.schedule_id, Execution.status).where(Execution.id.in_(newest)))
+    return {int(row.schedule_id): str(row.status) for row in rows}
+
+
 def list_schedules(
     *, script_id: int | None, enabled: bool | None, q: str | None, page: int, per_page: int
 ) -> Page[Schedule]:
@@ -92,14 +108,54 @@ def _script_for(script_id: int) -> Script:
     return script
 
 
-def _clean_params(script: Script, values: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
-    """Validate against the script's definitions; keep only the values given (defaults apply at fire time).
+def pinned_definitions(rows: list[Schedule]) -> dict[int, list[dict[str, Any]]]:
+    """Schedule id → the parameter definitions of its pinned version, for the pinned ones, in one query."""
+    pairs = {(row.script_id, row.version) for row in rows if row.version is not None}
+    if not pairs:
+        return {}
+    script_ids = {script_id for script_id, _ in pairs}
+    found = {
+        (row.script_id, row.number): list(row.parameters or [])
+        for row in db.session.execute(
+            select(ScriptVersion.script_id, ScriptVersion.number, ScriptVersion.parameters).where(
+                ScriptVersion.script_id.in_(script_ids), ScriptVersion.number.in_({n for _, n in pairs})
+            )
+        )
+    }
+    return {row.id: found[(row.script_id, row.version)] for row in rows if (row.script_id, row.version) in found}
 
-    A secret sent back as ``***`` (how the API shows it) means "unchanged".
+
+def _definitions(script: Script, version: int | None) -> list[dict[str, Any]]:
+    """The parameter definitions a schedule's runs use: the pinned version's, else the current ones.
+
+    A version the script does not have is a 422 (a body field), not the 404 of a path."""
+    if version is None:
+        return list(script.parameters or [])
+    row = db.session.scalar(
+        select(ScriptVersion).where(ScriptVersion.script_id == script.id, ScriptVersion.number == version)
+    )
+    if row is None:
+        raise Unprocessable(
+            f"version: script {script.name!r} has no version {version} (its current version is "
+            f"{script.current_version}).",
+            field="version",
+        )
+    return list(row.parameters or [])
+
+
+def _clean_params(
+    script: Script, values: dict[str, Any], previous: dict[str, Any], version: int | None = None
+) -> dict[str, Any]:
+    """Validate against the definitions of the version it runs; keep only the values given (defaults
+    apply at fire time).
+
+    A secret sent back as ``***`` (how the API shows it) means "unchanged". A ``null`` (or a blank
+    number) is not a value: it is not stored, so the default of the day applies when it fires, as
+    it would for a run started by hand.
     """
-    definitions = list(script.parameters or [])
+    definitions = _definitions(script, version)
     secrets = params_service.secret_names(definitions)
-    values = dict(values)
+    values = params_service.given_values(definitions, dict(values))
     for name in secrets:
         if values.get(name) == params_service.SECRET_MASK and name in previous:
             values[name] = previous[name]
@@ -122,7 +178,8 @@ def create(data: dict[str, Any], created_by_id: int | None = None) -> Schedule:
     begin_write()
     script = _script_for(data["script_id"])
     ensure_unique_name(Schedule, data["name"])
-    data["params"] = _clean_params(script, data.get("params") or {}, {})
+    data["params"] = _clean_params(script, data.get("params") or {}, {}, data.get("version"))
+    data["notifications"] = channels.validate_subscriptions(list(data.get("notifications") or []))
     schedule = Schedule(**data, created_by_id=created_by_id)
     _apply(schedule, trigger_changed=True)
     db.session.add(schedule)
@@ -141,10 +198,15 @@ def update(schedule_id: int, changes: dict[str, Any]) -> Schedule:
     script = _script_for(changes.get("script_id", schedule.script_id))
     if "name" in changes:
         ensure_unique_name(Schedule, changes["name"], exclude_id=schedule.id)
-    if "params" in changes or "script_id" in changes:
+    if "params" in changes or "script_id" in changes or "version" in changes:
         changes["params"] = _clean_params(
-            script, changes.get("params", schedule.params) or {}, dict(schedule.params or {})
+            script,
+            changes.get("params", schedule.params) or {},
+            dict(schedule.params or {}),
+            changes.get("version", schedule.version),
         )
+    if "notifications" in changes:
+        changes["notifications"] = channels.validate_subscriptions(list(changes["notifications"] or []))
     trigger_changed = any(field in changes and changes[field] != getattr(schedule, field) for field in TRIGGER_FIELDS)
     for field, value in changes.items():
         setattr(schedule, field, value)
@@ -169,7 +231,8 @@ def delete(schedule_id: int) -> None:
 
 
 def run_now(schedule_id: int, created_by_id: int | None = None) -> Execution:
-    """Queue a run now with the schedule's params, whatever its overlap policy and enabled state.
+    """Queue a run now with the schedule's params (and pinned version), whatever its overlap policy and
+    enabled state.
 
     Errors keep their meaning (409 disabled script, 422 params that no longer fit the script).
     """

@@ -44,6 +44,8 @@ LOCATIONS = (
     Location("schedules", "params", "whole", "schedules' parameter values"),
     Location("scripts", "parameters", "definitions", "scripts' secret defaults"),
     Location("script_versions", "parameters", "definitions", "versions' secret defaults"),
+    Location("notification_channels", "secret_config", "whole", "notification channels' credentials"),
+    Location("variables", "value", "whole", "shared variables' values"),
 )
 
 

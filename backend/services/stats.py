@@ -1,4 +1,9 @@
-"""Numbers for the dashboard: runs per day, success rate, what runs now, what failed lately."""
+"""Numbers for the dashboard: runs per day, success rate, what runs now, what failed lately.
+
+A retried attempt is superseded (``next_attempt_id`` is set): a retry series counts once, by its
+last attempt, so a run that failed once and then succeeded is one success, not a failure and a
+success, and it is not listed among the recent failures.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from backend.models.execution import ExecutionStatus
 
 FAILED_STATUSES = (ExecutionStatus.FAILED.value, ExecutionStatus.TIMED_OUT.value)
 RECENT_FAILURES = 10
+LAST_ATTEMPT = Execution.next_attempt_id.is_(None)  # not superseded by a retry
 RUNNING_SHOWN = 50
 
 
@@ -52,7 +58,9 @@ def overview(days: int, today: date | None = None) -> Overview:
     since = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
     day = func.date(Execution.queued_at)
     rows = db.session.execute(
-        select(day, Execution.status, func.count()).where(Execution.queued_at >= since).group_by(day, Execution.status)
+        select(day, Execution.status, func.count())
+        .where(Execution.queued_at >= since, LAST_ATTEMPT)
+        .group_by(day, Execution.status)
     ).all()
     for day_value, status, count in rows:
         bucket = buckets.get(str(day_value)[:10])
@@ -78,7 +86,7 @@ def overview(days: int, today: date | None = None) -> Overview:
     ).all()
     failures = db.session.scalars(
         select(Execution)
-        .where(Execution.status.in_(FAILED_STATUSES))
+        .where(Execution.status.in_(FAILED_STATUSES), LAST_ATTEMPT)
         .order_by(Execution.id.desc())
         .limit(RECENT_FAILURES)
     ).all()

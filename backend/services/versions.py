@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from backend.errors import NotFound
 from backend.extensions import db
-from backend.models import Script, ScriptVersion
+from backend.models import Script, ScriptVersion, User
 from backend.services.params import mask_definitions
 
 VERSIONED_FIELDS = ("code", "dependencies", "parameters")
@@ -20,8 +20,8 @@ def content_of(obj: Script | ScriptVersion) -> dict[str, Any]:
     return {"code": obj.code, "dependencies": list(obj.dependencies), "parameters": list(obj.parameters)}
 
 
-def snapshot(script: Script, message: str = "") -> ScriptVersion:
-    """Record the script's current content as its next version number."""
+def snapshot(script: Script, message: str = "", *, author_id: int | None = None) -> ScriptVersion:
+    """Record the script's current content as its next version number, saved by ``author_id``."""
     latest = db.session.scalar(select(func.max(ScriptVersion.number)).where(ScriptVersion.script_id == script.id))
     number = (latest or 0) + 1
     version = ScriptVersion(
@@ -31,6 +31,7 @@ def snapshot(script: Script, message: str = "") -> ScriptVersion:
         dependencies=list(script.dependencies),
         parameters=list(script.parameters),
         message=message,
+        created_by_id=author_id,
     )
     db.session.add(version)
     script.current_version = number
@@ -52,6 +53,16 @@ def list_versions(script_id: int) -> list[ScriptVersion]:
             select(ScriptVersion).where(ScriptVersion.script_id == script_id).order_by(ScriptVersion.number.desc())
         )
     )
+
+
+def author_names(rows: list[ScriptVersion]) -> dict[int, str]:
+    """Usernames of the versions' authors, in one query (a deleted user's versions get none)."""
+    ids = {row.created_by_id for row in rows if row.created_by_id is not None}
+    if not ids:
+        return {}
+    return {
+        int(row[0]): str(row[1]) for row in db.session.execute(select(User.id, User.username).where(User.id.in_(ids)))
+    }
 
 
 def _lines(version: ScriptVersion) -> list[str]:

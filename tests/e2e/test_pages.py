@@ -79,8 +79,10 @@ def test_a_viewer_sees_no_write_buttons(browser: Browser, server: Server, consol
     page.goto("/schedules")
     expect(page.locator(".page-header h1")).to_be_visible()
     expect(page.locator("[data-test=new-schedule]")).to_have_count(0)
+    # an admin page says which role it needs (at its own address) instead of a silent jump elsewhere
     page.goto("/admin/users")
-    page.wait_for_url(lambda url: "/admin" not in url)
+    expect(page.locator("[data-test=forbidden]")).to_contain_text("You need the administrator role")
+    assert page.url.endswith("/admin/users")
 
     # a viewer may still change their own password
     page.goto("/account")

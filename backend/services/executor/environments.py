@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import selectors
 import shutil
 import signal
 import stat
@@ -31,6 +32,8 @@ from backend.errors import ProblemError
 log = logging.getLogger(__name__)
 
 INSTALL_TIMEOUT_SECONDS = 900
+INSTALL_FAILED = "dependency install failed"  # how a run's error and log line begin
+MAX_ERROR_LINES_KEPT = 200
 SYSTEM_BIN_PATH = "/usr/local/bin:/usr/bin:/bin"
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -104,8 +107,15 @@ def _describe(env_dir: Path, language: str) -> Environment:
     return Environment(path=env_dir, extra_env={"NODE_PATH": str(env_dir / "node_modules")})
 
 
-def ensure_environment(envs_dir: Path, language: str, dependencies: list[str], sink: LineSink) -> Environment:
-    """Return the environment for this dependency set, building it first if needed."""
+def ensure_environment(
+    envs_dir: Path, language: str, dependencies: list[str], sink: LineSink, err_sink: LineSink | None = None
+) -> Environment:
+    """Return the environment for this dependency set, building it first if needed.
+
+    ``sink`` gets Scriptman's notes and the installer's standard output, ``err_sink`` (default:
+    ``sink``) the installer's standard error, where its errors are.
+    """
+    err_sink = err_sink or sink
     if not dependencies or language == "shell":
         return Environment()
     key = env_hash(language, dependencies)
@@ -123,9 +133,9 @@ def ensure_environment(envs_dir: Path, language: str, dependencies: list[str], s
             sink(f"building environment {key} for: {', '.join(dependencies)}")
             try:
                 if language == "python":
-                    _build_python(building, dependencies, envs_dir.parent / "uv-cache", sink)
+                    _build_python(building, dependencies, envs_dir.parent / "uv-cache", sink, err_sink)
                 else:
-                    _build_node(building, dependencies, envs_dir.parent / "npm-cache", sink)
+                    _build_node(building, dependencies, envs_dir.parent / "npm-cache", sink, err_sink)
             except Exception:
                 shutil.rmtree(building, ignore_errors=True)
                 raise
@@ -143,22 +153,25 @@ def _uv_binary() -> str | None:
         return shutil.which("uv")
 
 
-def _build_python(target: Path, dependencies: list[str], cache: Path, sink: LineSink) -> None:
+def _build_python(target: Path, dependencies: list[str], cache: Path, sink: LineSink, err_sink: LineSink) -> None:
     uv = _uv_binary()
     env = uv_installer_env(cache)
     python = python_runtime()
+    target_python = str(target / "bin" / "python")
     if uv:
-        _run_installer([uv, "venv", "--quiet", "--python", python, str(target)], env, sink)
-        _run_installer([uv, "pip", "install", "--python", str(target / "bin" / "python"), *dependencies], env, sink)
+        _run_installer([uv, "venv", "--quiet", "--python", python, str(target)], env, sink, err_sink=err_sink)
+        _run_installer([uv, "pip", "install", "--python", target_python, *dependencies], env, sink, err_sink=err_sink)
     else:
-        _run_installer([python, "-m", "venv", str(target)], env, sink)
-        _run_installer([str(target / "bin" / "python"), "-m", "pip", "install", *dependencies], env, sink)
+        _run_installer([python, "-m", "venv", str(target)], env, sink, err_sink=err_sink)
+        _run_installer([target_python, "-m", "pip", "install", *dependencies], env, sink, err_sink=err_sink)
 
 
-def _build_node(target: Path, dependencies: list[str], cache: Path, sink: LineSink) -> None:
+def _build_node(target: Path, dependencies: list[str], cache: Path, sink: LineSink, err_sink: LineSink) -> None:
     npm = shutil.which("npm")
     if not npm:
-        raise EnvironmentError_("npm is not installed on this server; JavaScript dependencies need it.")
+        raise EnvironmentError_(
+            f"{INSTALL_FAILED}: npm is not installed on this server; JavaScript dependencies need it."
+        )
     target.mkdir(parents=True)
     (target / "package.json").write_text('{"name": "scriptman-env", "private": true}\n')
     # Run in the env folder rather than with ``--prefix``: ``--prefix`` also moves npm's *global*
@@ -169,6 +182,7 @@ def _build_node(target: Path, dependencies: list[str], cache: Path, sink: LineSi
         npm_installer_env(cache),
         sink,
         cwd=target,
+        err_sink=err_sink,
     )
 
 
@@ -220,19 +234,31 @@ def npm_installer_env(cache: Path) -> dict[str, str]:
     return env
 
 
-def _run_installer(argv: list[str], env: dict[str, str], sink: LineSink, cwd: Path | None = None) -> None:
+def _run_installer(
+    argv: list[str], env: dict[str, str], sink: LineSink, cwd: Path | None = None, err_sink: LineSink | None = None
+) -> None:
+    """Run one installer command; its output goes to ``sink``, its error lines to ``err_sink``.
+
+    An error line is a stderr line from the first that says "error" (``error:``, ``ERROR:``,
+    ``npm error``) on: installers also write progress to stderr, which is no error.
+
+    Both pipes are read in this thread (a selector), so the lines reach the log in the order
+    they came and one writer is never called from two threads.
+    """
+    err_sink = err_sink or sink
     sink("$ " + " ".join(argv))
     process = subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         env=env,
         cwd=cwd,
         start_new_session=True,  # its own group, so the time limit also ends its children
     )
-    assert process.stdout is not None
+    assert process.stdout is not None and process.stderr is not None
     tail: collections.deque[str] = collections.deque(maxlen=40)
+    errors: list[str] = []  # the first stderr lines: where an installer says what went wrong first
     timed_out = threading.Event()
 
     def stop() -> None:
@@ -240,32 +266,59 @@ def _run_installer(argv: list[str], env: dict[str, str], sink: LineSink, cwd: Pa
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
 
+    failing = False
+
+    def take(line: str, is_err: bool) -> None:
+        nonlocal failing
+        tail.append(line)
+        if is_err and len(errors) < MAX_ERROR_LINES_KEPT:
+            errors.append(line)
+        # uv and npm report progress on stderr too: from its first error line on, stderr is errors
+        failing = failing or (is_err and bool(ERROR_LINE.match(ANSI.sub("", line).strip())))
+        (err_sink if is_err and failing else sink)(line)
+
     # Reading the output blocks until the installer ends, so the time limit is a timer that kills it.
     watchdog = threading.Timer(INSTALL_TIMEOUT_SECONDS, stop)
     watchdog.daemon = True
     watchdog.start()
     try:
-        for raw in process.stdout:
-            line = raw.decode("utf-8", errors="replace").rstrip()
-            tail.append(line)
-            sink(line)
+        _read_lines({process.stdout.fileno(): False, process.stderr.fileno(): True}, take)
         code = process.wait()
     finally:
         watchdog.cancel()
         process.stdout.close()
+        process.stderr.close()
     if timed_out.is_set():
-        message = f"the installer took longer than {INSTALL_TIMEOUT_SECONDS} s and was stopped"
-        sink(f"dependency installation failed: {message}")
+        message = f"{INSTALL_FAILED}: the installer took longer than {INSTALL_TIMEOUT_SECONDS} s and was stopped"
+        sink(message)
         raise EnvironmentError_(message)
     if code != 0:
-        message = f"{Path(argv[0]).name} exited with code {code}"
-        reason = failure_reason(list(tail))
-        if reason:
-            message += f": {reason}"
+        exited = f"{Path(argv[0]).name} exited with code {code}"
+        reason = failure_reason(errors + [line for line in tail if line not in errors]) or exited
         if CERT_PROBLEM.search(reason):
-            message += f" ({CERT_HINT})"
-        sink(f"dependency installation failed: {message}")
-        raise EnvironmentError_(message)
+            reason += f" ({CERT_HINT})"
+        sink(f"{INSTALL_FAILED}: {exited}")
+        raise EnvironmentError_(f"{INSTALL_FAILED}: {reason}")
+
+
+def _read_lines(pipes: dict[int, bool], take: Callable[[str, bool], None]) -> None:
+    """Read every pipe to its end, handing each complete line (and a last unterminated one) to ``take``."""
+    buffers = dict.fromkeys(pipes, b"")
+    with selectors.DefaultSelector() as selector:
+        for fd in pipes:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map():
+            for key, _ in selector.select():
+                fd = key.fd
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    selector.unregister(fd)
+                    if buffers[fd]:
+                        take(buffers[fd].decode("utf-8", errors="replace").rstrip(), pipes[fd])
+                    continue
+                *lines, buffers[fd] = (buffers[fd] + chunk).split(b"\n")
+                for raw in lines:
+                    take(raw.decode("utf-8", errors="replace").rstrip(), pipes[fd])
 
 
 CERT_PROBLEM = re.compile(r"certificate|CERT_|UnknownIssuer|\b(SSL|TLS)\b", re.IGNORECASE)
@@ -275,24 +328,33 @@ CERT_HINT = (
 )
 # Lines that never say why: npm's pointers to its debug log, its bare code/errno/status lines.
 _NOISE = re.compile(r"A complete log of this run|^npm (error|ERR!)(\s+(code|errno))?(\s+\S+)?\s*$|^hint:", re.I)
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)")
+# The line where an installer says it failed: uv's "error:" (or a multiplication sign on a terminal), pip's "ERROR:",
+# npm's "npm error"; then the causes uv gives below it, the last one being the root cause.
+ERROR_LINE = re.compile(r"^(?:error:|\u00d7|ERROR:|npm error|npm ERR!|Error:)\s*", re.I)
+CAUSE_LINE = re.compile(r"^(?:cause:|caused by:|╰─▶)\s*", re.I)
 
 
 def failure_reason(lines: list[str]) -> str:
-    """The one line of an installer's output that says why it failed, for the run's error.
+    """What an installer said went wrong, in one line, for the run's error.
 
-    uv ends with ``error: …`` followed by ``cause:`` lines, the last being the root cause
-    (``invalid peer certificate: UnknownIssuer``); npm says it in ``npm error request to … failed,
-    reason: …`` or in its last ``npm error`` line before the pointer to its debug log.
+    Its first error line (uv's ``error: No solution found when resolving dependencies``, pip's
+    ``ERROR: Could not find a version …``, npm's ``npm error 404 Not Found - GET …``) with the
+    root cause uv gives below it (the last ``cause:`` line, such as ``Because foo was not found in
+    the package registry …`` or ``invalid peer certificate: UnknownIssuer``). ANSI colours and
+    the markers themselves are stripped; without an error line, the last meaningful line.
     """
-    meaningful = [line.strip() for line in lines if line.strip() and not _NOISE.search(line)]
-    for line in reversed(meaningful):
-        if CERT_PROBLEM.search(line) and ("cause:" in line or "reason:" in line or "error" in line.lower()):
-            return _shorten(line)
-    for marker in ("cause:", "error:", "npm error", "ERROR:"):
-        for line in reversed(meaningful):
-            if line.startswith(marker):
-                return _shorten(line)
-    return _shorten(meaningful[-1]) if meaningful else ""
+    clean = [ANSI.sub("", line).strip() for line in lines]
+    meaningful = [line for line in clean if line and not _NOISE.search(line)]
+    first = next((line for line in meaningful if ERROR_LINE.match(line)), None)
+    causes = [line for line in meaningful if CAUSE_LINE.match(line)]
+    root = CAUSE_LINE.sub("", causes[-1]) if causes else None
+    if first is None:
+        return _shorten(root or (meaningful[-1] if meaningful else ""))
+    said = ERROR_LINE.sub("", first).rstrip(":").strip()
+    if root and root not in said:
+        said = f"{said}: {root}"
+    return _shorten(said)
 
 
 def _shorten(line: str, limit: int = 300) -> str:

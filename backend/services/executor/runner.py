@@ -22,6 +22,7 @@ from backend.extensions import db
 from backend.models import Execution, ExecutionStatus, Script
 from backend.models.types import utcnow
 from backend.services import params as params_service
+from backend.services import variables as variables_service
 from backend.services import versions
 from backend.services.executor import containment, environments, limits, process, sandbox, workspace
 from backend.services.executor.logfile import LogWriter, Masker, read_records
@@ -32,6 +33,8 @@ SDK_DIR = Path(__file__).resolve().parents[2] / "sdk"
 BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME", "TMPDIR", "TERM")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 PROGRESS_POLL_SECONDS = 1.0
+# an environment string may be at most 128 KiB on Linux; a larger upstream result is not passed
+UPSTREAM_RESULT_MAX_BYTES = 100_000
 
 
 def build_env(
@@ -41,8 +44,14 @@ def build_env(
     values: dict[str, Any],
     paths: workspace.RunPaths,
     env_info: environments.Environment,
+    shared: dict[str, str] | None = None,
+    upstream: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The child's environment: a short allow-list of the server's, never its secrets or config."""
+    """The child's environment: a short allow-list of the server's, never its secrets or config.
+
+    ``shared``: the shared variables the script declares (its parameters win over them);
+    ``upstream``: a chained run's UPSTREAM_RESULT and UPSTREAM_EXECUTION_ID (set last: Scriptman's).
+    """
     env = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
     env.setdefault("PATH", DEFAULT_PATH)
     # What the admin named in SCRIPTMAN_SCRIPT_ENV_PASSTHROUGH (e.g. HTTPS_PROXY); settings refuse
@@ -50,6 +59,7 @@ def build_env(
     for name in settings.script_env_passthrough:
         if name in os.environ and not name.upper().startswith("SCRIPTMAN_"):
             env[name] = os.environ[name]
+    env.update(shared or {})
     for name, value in values.items():
         env[name] = params_service.to_env_value(value)
     env.update(
@@ -69,7 +79,36 @@ def build_env(
     env["NODE_PATH"] = ":".join(p for p in (env_info.extra_env.get("NODE_PATH"), str(SDK_DIR)) if p)
     if env_info.bin_dir:
         env["PATH"] = f"{env_info.bin_dir}:{env['PATH']}"
+    env.update(upstream or {})
     return env
+
+
+def upstream_env(execution: Execution) -> tuple[dict[str, str], str | None]:
+    """A chained run's UPSTREAM_EXECUTION_ID and UPSTREAM_RESULT (the upstream's result as stored, so
+    masked; ``null`` when it has none or is gone), and a note for the log when the result is too large."""
+    if execution.upstream_execution_id is None:
+        return {}, None
+    env = {"UPSTREAM_EXECUTION_ID": str(execution.upstream_execution_id)}
+    upstream = db.session.get(Execution, execution.upstream_execution_id)
+    text = json.dumps(upstream.result if upstream else None)
+    if len(text.encode()) > UPSTREAM_RESULT_MAX_BYTES:
+        return env, (
+            f"the result of run {execution.upstream_execution_id} is {len(text.encode())} bytes, more than an "
+            f"environment variable holds ({UPSTREAM_RESULT_MAX_BYTES}); UPSTREAM_RESULT is not set, "
+            f"read it from GET /api/executions/{execution.upstream_execution_id}"
+        )
+    env["UPSTREAM_RESULT"] = text
+    return env, None
+
+
+def run_secrets(execution: Execution, values: dict[str, Any], shared_secrets: set[str] | None = None) -> list[str]:
+    """Every value the run's output is masked for: its secret parameters and its secret shared variables.
+
+    ``shared_secrets`` as the run received them; None reads the variables the run recorded, as they are now.
+    """
+    if shared_secrets is None:
+        shared_secrets = variables_service.environment_for(execution.variables or [])[1]
+    return masker_inputs(values, execution.secret_params or {}) + sorted(shared_secrets)
 
 
 def build_argv(language: str, script_file: Path, env_info: environments.Environment) -> list[str]:
@@ -164,8 +203,13 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes
     version = versions.get_version(script.id, execution.version_number)
     paths = workspace.run_paths(settings, execution_id)
     values = execution.run_values()
-    masker = Masker(masker_inputs(values, execution.secret_params))
+    declared = list(dict.fromkeys(script.variables or []))
+    shared, shared_secrets = variables_service.environment_for(declared)
+    secret_values = run_secrets(execution, values, shared_secrets)
+    masker = Masker(secret_values)
+    upstream, upstream_note = upstream_env(execution)
     execution.cookie = f"x{execution_id}-{secrets.token_hex(8)}"
+    execution.variables = [name for name in declared if name in shared]  # names only, never values
     db.session.commit()
 
     run_as = containment.run_as_user(settings, script.run_as_user)
@@ -174,11 +218,19 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes
     try:
         attempt = f", attempt {execution.attempt}" if execution.attempt > 1 else ""
         writer.write("sys", f"run {execution_id} of {script.name!r} version {version.number}{attempt}")
+        if execution.upstream_execution_id is not None:
+            writer.write("sys", f"chained after run {execution.upstream_execution_id}")
+        for name in declared:
+            if name not in shared:
+                writer.write("sys", f"shared variable {name} no longer exists; the run goes on without it")
+        if upstream_note:
+            writer.write("sys", upstream_note)
         env_info = environments.ensure_environment(
             settings.envs_dir,
             script.language,
             list(version.dependencies),
             lambda line: writer.write("sys", line),
+            lambda line: writer.write("err", line),  # the installer's stderr: its errors, not muted notes
         )
     finally:
         writer.close()
@@ -202,7 +254,7 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes
     rlimits = limits.to_rlimits(run_limits, script.language)
     if cgroup is not None:
         rlimits.pop("processes", None)  # pids.max counts this run's processes exactly, for root too
-    env = build_env(settings, execution, script, values, paths, env_info)
+    env = build_env(settings, execution, script, values, paths, env_info, shared, upstream)
     if run_as:
         env.update({"USER": run_as.name, "LOGNAME": run_as.name, "HOME": run_as.home})
     spec = {
@@ -217,7 +269,7 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes
         "max_log_bytes": settings.max_log_bytes,
         "max_line_bytes": settings.max_line_bytes,
         "max_result_bytes": settings.max_result_bytes,
-        "secrets": masker_inputs(values, execution.secret_params),
+        "secrets": secret_values,
         "cookie": execution.cookie,
         "rlimits": rlimits,
         "cgroup": cgroup.as_dict() if cgroup else None,
@@ -288,7 +340,7 @@ def finish(app: Flask, execution_id: int, outcome: dict[str, Any]) -> None:
             if current is None or current.status != ExecutionStatus.RUNNING.value:
                 return
             # masked again at the database boundary: errors raised here, not only the supervisor's
-            masker = Masker(masker_inputs(current.run_values(), current.secret_params or {}))
+            masker = Masker(run_secrets(current, current.run_values()))
             values: dict[str, Any] = {
                 "status": status.value,
                 "exit_code": outcome.get("exit_code"),
@@ -349,6 +401,33 @@ def _retry_note(execution: Execution, script: Script | None, status: ExecutionSt
     return f"retrying: attempt {execution.attempt + 1} of {total} in {script.retry_delay_seconds} s"
 
 
+def final_line_parts(status: ExecutionStatus, values: dict[str, Any]) -> list[str]:
+    """The run's last log line, said once: "finished: failed, exit code 1, 0.07 s",
+    "finished: timed out after 5.00 s", "finished: failed, dependency install failed: …".
+
+    The error is left out where the words before it already say it (an "exit code N" error, the
+    "timed out"/"cancelled" of the status), and a kill by signal is not also given as exit code -N.
+    """
+    label = status.value.replace("_", " ")
+    code = values.get("exit_code")
+    seconds = f"{values['duration_ms'] / 1000:.2f} s" if values.get("duration_ms") is not None else None
+    error = str(values["error"]) if values.get("error") and status != ExecutionStatus.SUCCEEDED else None
+    if status in (ExecutionStatus.TIMED_OUT, ExecutionStatus.CANCELLED):
+        says_status = bool(error and error.startswith(label))  # "cancelled before the script started"
+        head = f"finished: {error if says_status else label}" + (f" after {seconds}" if seconds else "")
+        return [head] if says_status or not error else [head, error]
+    parts = [f"finished: {label}"]
+    said = None
+    if code is not None:
+        said = f"exit code {code}" if code >= 0 else f"killed by signal {-code}"
+        parts.append(said)
+    if seconds:
+        parts.append(seconds)
+    if error and error != said:
+        parts.append(error)
+    return parts
+
+
 def _append_final_line(
     settings: Settings,
     paths: workspace.RunPaths,
@@ -356,13 +435,7 @@ def _append_final_line(
     values: dict[str, Any],
     note: str | None = None,
 ) -> None:
-    parts = [f"finished: {status.value}"]
-    if values.get("exit_code") is not None:
-        parts.append(f"exit code {values['exit_code']}")
-    if values.get("duration_ms") is not None:
-        parts.append(f"{values['duration_ms'] / 1000:.2f} s")
-    if values.get("error") and status != ExecutionStatus.SUCCEEDED:
-        parts.append(str(values["error"]))
+    parts = final_line_parts(status, values)
     if note:
         parts.append(note)
     try:

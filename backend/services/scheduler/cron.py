@@ -35,8 +35,34 @@ MACROS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-FIELD_NAMES_5 = ("minute", "hour", "day-of-month", "month", "day-of-week")
+FIELD_NAMES_5 = ("minute", "hour", "day of month", "month", "day of week")
 FIELD_NAMES_6 = ("second", *FIELD_NAMES_5)
+MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+@dataclass(frozen=True)
+class FieldRange:
+    low: int
+    high: int  # the highest value accepted (day of week: 7 is Sunday again, though 0-6 is shown)
+    numbers: str  # the range as messages give it
+    names: tuple[str, ...] = ()
+
+    @property
+    def shown(self) -> str:
+        return f"{self.numbers}, {self.names[0]}-{self.names[-1]}" if self.names else self.numbers
+
+
+FIELD_RANGES = {
+    "second": FieldRange(0, 59, "0-59"),
+    "minute": FieldRange(0, 59, "0-59"),
+    "hour": FieldRange(0, 23, "0-23"),
+    "day of month": FieldRange(1, 31, "1-31"),
+    "month": FieldRange(1, 12, "1-12", MONTH_NAMES),
+    "day of week": FieldRange(0, 7, "0-6", DAY_NAMES),
+}
+NEAREST_WEEKDAY = re.compile(r"^(\d+)w$")  # day of month "15W"
+LAST_WEEKDAY = re.compile(r"^l[0-7]$")  # day of week "L5": the last Friday
 ALLOWED_CHARS = re.compile(r"^[0-9A-Za-z*,/?#\- ]+$")
 EQUAL_RANGE = re.compile(r"^([0-9a-z]+)-([0-9a-z]+)(/\d+)?$")
 HASHED = re.compile(r"^[hr](\(|/|$)")
@@ -85,15 +111,59 @@ def _check_fields(parts: list[str]) -> None:
     for name, part in zip(names, parts, strict=True):
         for item in part.lower().split(","):
             if HASHED.match(item):
-                raise CronError(f"{name} field {part!r}: hashed or random values (H, R) are not supported")
+                raise CronError(f"{name}: {part!r} uses hashed or random values (H, R), which are not supported")
             match = EQUAL_RANGE.match(item)
             if match:
                 low, high = match.group(1), match.group(2)
                 same = int(low) == int(high) if low.isdigit() and high.isdigit() else low == high
                 if same:
-                    raise CronError(
-                        f"{name} field {part!r}: write the single value {low!r} instead of the range {item!r}"
-                    )
+                    raise CronError(f"{name}: write the single value {low!r} instead of the range {item!r}")
+            _check_item(name, part, item)
+
+
+def _check_item(name: str, part: str, item: str) -> None:
+    """One comma-separated item of a field: its values within the field's range, a step of 1 or more.
+
+    Forms this does not know (croniter's ``L``, ``W``, ``#``) are left to croniter's own check.
+    """
+    if item == "":
+        raise CronError(f"{name}: {part!r} has an empty value (two commas, or one at an end)")
+    base, slash, step = item.partition("/")
+    if slash and (not step.isdigit() or int(step) < 1):
+        raise CronError(f"{name}: step {step!r} must be a whole number of at least 1")
+    if base in ("*", "?"):
+        return
+    if "-" in base:
+        low, _, high = base.partition("-")
+        if not low or not high:
+            raise CronError(f"{name}: {item!r} is not a range; write it as low-high, e.g. 1-5")
+        for value in (low, high):
+            _check_value(name, value)
+        return
+    _check_value(name, base)
+
+
+def _check_value(name: str, value: str) -> None:
+    allowed = FIELD_RANGES[name]
+    if name == "day of month" and (value == "l" or NEAREST_WEEKDAY.match(value)):
+        value = value[:-1] if value != "l" else ""
+        if not value:
+            return
+    if name == "day of week" and "#" in value:
+        value, _, nth = value.partition("#")
+        if not nth.isdigit() or not 1 <= int(nth) <= 5:
+            raise CronError(f"{name}: in {value}#{nth}, the week of the month must be 1-5")
+    if name == "day of week" and LAST_WEEKDAY.match(value):
+        return
+    if value.isdigit():
+        number = int(value)
+        if not allowed.low <= number <= allowed.high:
+            raise CronError(f"{name}: {number} is out of range {allowed.numbers}")
+        return
+    if allowed.names and value in allowed.names:
+        return
+    kind = "a number or name" if allowed.names else "a number"
+    raise CronError(f"{name}: {value!r} is not {kind} ({allowed.shown})")
 
 
 def parse(expression: str, timezone: str) -> CronSpec:
@@ -117,9 +187,7 @@ def parse(expression: str, timezone: str) -> CronSpec:
         fields = " ".join(text.split())
     parts = fields.split(" ")
     if len(parts) not in (5, 6):
-        raise CronError(
-            f"expected 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first, got {len(parts)}"
-        )
+        raise CronError(f"expected 5 fields (minute hour day month weekday), or 6 with seconds first, got {len(parts)}")
     _check_fields(parts)
     has_seconds = len(parts) == 6
     minute, hour = (parts[1], parts[2]) if has_seconds else (parts[0], parts[1])

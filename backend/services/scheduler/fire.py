@@ -63,6 +63,7 @@ def fire_now(schedule: Schedule, script: Script, created_by_id: int | None = Non
         script,
         dict(schedule.params or {}),
         Trigger.SCHEDULE,
+        version_number=schedule.version,
         schedule_id=schedule.id,
         created_by_id=created_by_id,
         commit=False,
@@ -86,7 +87,8 @@ def fire_now(schedule: Schedule, script: Script, created_by_id: int | None = Non
 
 
 def queue_run(schedule: Schedule) -> tuple[FireOutcome, Execution | None, str | None]:
-    """Queue one run of the schedule's script with its params over the script's defaults."""
+    """Queue one run of the schedule's script (its pinned version, else the current one) with its params
+    over the version's defaults."""
     script = db.session.get(Script, schedule.script_id)
     if script is None:
         return FireOutcome.FAILED, None, "the script no longer exists"
@@ -95,6 +97,7 @@ def queue_run(schedule: Schedule) -> tuple[FireOutcome, Execution | None, str | 
             script,
             dict(schedule.params or {}),
             Trigger.SCHEDULE,
+            version_number=schedule.version,  # pinned, or None: the script's current version
             schedule_id=schedule.id,
             created_by_id=schedule.created_by_id,
             commit=False,

@@ -24,7 +24,7 @@ from backend.database import begin_write
 from backend.extensions import db
 from backend.models import ACTIVE_STATUSES, Execution, FireOutcome, ScheduleFire
 from backend.models.types import utcnow
-from backend.services.cleanup import remove_execution_files
+from backend.services.cleanup import forget_executions, remove_execution_files
 from backend.services.executor import workspace
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,9 @@ def prune_executions(settings: Settings, now: datetime | None = None) -> int:
         )
         for execution in doomed:
             db.session.expunge(execution)  # keeps ``id`` readable after the rows are gone
-        db.session.execute(
-            delete(Execution).where(Execution.id.in_([e.id for e in doomed]), Execution.status.notin_(ACTIVE_STATUSES))
-        )
+        gone = [e.id for e in doomed]
+        forget_executions(gone)
+        db.session.execute(delete(Execution).where(Execution.id.in_(gone), Execution.status.notin_(ACTIVE_STATUSES)))
         db.session.commit()
         remove_execution_files([e.id for e in doomed], settings)
         removed += len(doomed)

@@ -148,7 +148,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List executions, newest first. */
+        /** List executions, newest first (with ``attempts_of``: that retry series, in attempt order). */
         get: operations["executions_list_executions_get"];
         put?: never;
         post?: never;
@@ -251,8 +251,28 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Log records from a byte offset (or the whole log as text with format=text). */
+        /**
+         * Log records from a byte offset, optionally only one stream's or from a level up (or the whole
+         * @description log as text with format=text).
+         */
         get: operations["logs_get_logs__int_execution_id__logs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/executions/{execution_id}/logs/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Find text in the whole log (case-insensitive), optionally in one stream or from a level up. */
+        get: operations["logs_search_logs__int_execution_id__logs_search_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -278,6 +298,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/executions/{execution_id}/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The notifications one run sent (or is still sending), oldest first. */
+        get: operations["notifications_execution_notifications_executions__int_execution_id__notifications_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/executions/{execution_id}/rerun": {
         parameters: {
             query?: never;
@@ -287,7 +324,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Run again with the same parameters (and version, unless latest=true). */
+        /**
+         * Run again with the same parameters, uploaded files and version (unless latest=true).
+         * @description <br/>An optional ``{"params": {...}}`` body changes some of the values.
+         */
         post: operations["runs_rerun_execution_executions__int_execution_id__rerun_post"];
         delete?: never;
         options?: never;
@@ -306,6 +346,100 @@ export interface paths {
         get: operations["system_health_health_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notification-channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every channel, by name; credentials shown as ***. */
+        get: operations["notifications_list_channels_notification_channels_get"];
+        put?: never;
+        /** Create a channel; a 422 names the config key that is wrong. */
+        post: operations["notifications_create_channel_notification_channels_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notification-channels/names": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every channel's id, name, type and whether it is enabled — nothing of its config.
+         * @description <br/>Viewer-level (``backend/policies.py``): an editor picks channels for a script or schedule<br/>by name, while the channels themselves stay admin-managed.
+         */
+        get: operations["notifications_list_channel_names_notification_channels_names_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notification-channels/{channel_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One channel; credentials shown as ***. */
+        get: operations["notifications_get_channel_notification_channels__int_channel_id__get"];
+        put?: never;
+        post?: never;
+        /** Delete a channel with its delivery history; scripts and schedules stop naming it. */
+        delete: operations["notifications_delete_channel_notification_channels__int_channel_id__delete"];
+        options?: never;
+        head?: never;
+        /** Change a channel; ``config`` replaces the whole config, *** (or a left-out credential) keeps it. */
+        patch: operations["notifications_update_channel_notification_channels__int_channel_id__patch"];
+        trace?: never;
+    };
+    "/api/notification-channels/{channel_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The channel's delivery history, newest first. */
+        get: operations["notifications_list_channel_deliveries_notification_channels__int_channel_id__deliveries_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notification-channels/{channel_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test message now (one attempt, a short timeout); answers the delivery with its outcome.
+         * @description <br/>A failed send is still a 200: the request worked, and the delivery says what the channel answered.
+         */
+        post: operations["notifications_test_channel_notification_channels__int_channel_id__test_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -393,7 +527,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Queue a run now with the schedule's params (trigger "schedule"). Answers 202. */
+        /** Queue a run now with the schedule's params and pinned version (trigger "schedule"). Answers 202. */
         post: operations["schedules_run_now__int_schedule_id__run_now_post"];
         delete?: never;
         options?: never;
@@ -473,6 +607,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/scripts/{script_id}/duplicate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Copy a script: the current version's code, parameters and dependencies, its tags and settings,
+         * @description as version 1 of a new script named "<name> (copy)" unless a name is given.
+         */
+        post: operations["scripts_duplicate_script__int_script_id__duplicate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/scripts/{script_id}/execute": {
         parameters: {
             query?: never;
@@ -482,8 +636,72 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Queue a run; JSON ``{"params": {...}}`` or multipart (``params`` JSON field + files). Answers 202. */
+        /**
+         * Queue a run (of the current version, or of ``version``); JSON or multipart with files. Answers 202.
+         * @description <br/>The trigger is ``api`` for a bearer token, ``manual`` for the web app's session.
+         */
         post: operations["runs_execute_scripts__int_script_id__execute_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/scripts/{script_id}/hooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The script's trigger URLs: name, token prefix, who made it, when last used and from where.
+         * @description Never a token. Editors and admins.
+         */
+        get: operations["hooks_list_hooks__int_script_id__hooks_get"];
+        put?: never;
+        /**
+         * Make a trigger URL; its token and URL are in this response only (stored as a digest).
+         * @description Editors and admins.
+         */
+        post: operations["hooks_create_hook__int_script_id__hooks_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/scripts/{script_id}/hooks/{hook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a trigger URL: its token stops working at once. Editors and admins. */
+        delete: operations["hooks_revoke_hook__int_script_id__hooks__int_hook_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/scripts/{script_id}/hooks/{hook_id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give the trigger URL a new token, shown in this response only; the old one stops working at
+         * @description once. Editors and admins.
+         */
+        post: operations["hooks_rotate_hook__int_script_id__hooks__int_hook_id__rotate_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -594,6 +812,65 @@ export interface paths {
         patch: operations["users_update_user__int_user_id__patch"];
         trace?: never;
     };
+    "/api/variables": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every shared variable, by name. Any logged-in user; secret values are shown as ``***``. */
+        get: operations["variables_list_variables_get"];
+        put?: never;
+        /** Create a shared variable (admins only). A secret's value is in no response, this one included. */
+        post: operations["variables_create_variable_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/variables/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a shared variable (admins only); 409 while a script still lists it in ``variables``. */
+        delete: operations["variables_delete_variable__string_name__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a variable's value, secrecy or description (admins only); absent or null fields stay.
+         * @description <br/>Runs queued before the change get the value current when they start.
+         */
+        patch: operations["variables_patch_variable__string_name__patch"];
+        trace?: never;
+    };
+    "/hooks/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start the script of this trigger URL (no login: the token is the credential); trigger ``webhook``.
+         * @description <br/>The JSON body is the parameter values (422 naming a wrong one); 202 with the run's id and URLs.<br/>With ``?wait`` the answer waits for the run: 200 with status, exit code and result when it ends in<br/>time, else 202. 404 for an unknown, revoked or rotated token; 409 when the script is disabled;<br/>429 (with Retry-After) over SCRIPTMAN_HOOK_RATE_LIMIT_PER_MINUTE requests a minute per URL.
+         */
+        post: operations["hook_trigger_trigger__string_token__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -625,7 +902,15 @@ export interface components {
             status: number;
             /** Target Id */
             target_id: string;
-            /** Target Type */
+            /**
+             * Target Name
+             * @description The target's name (a script's, schedule's, token's; a user's username; an execution's script), looked up when read; for a deleted target the name recorded at the time, else null
+             */
+            target_name: string | null;
+            /**
+             * Target Type
+             * @description script, execution, schedule, user, token, ... (empty when none)
+             */
             target_type: string;
             /**
              * Time
@@ -635,17 +920,315 @@ export interface components {
             /** Username */
             username: string;
         };
+        /** ChannelCreate */
+        ChannelCreate: {
+            /**
+             * Config
+             * @description Settings for the channel's type (email, webhook or slack; see the three shapes). Credentials (email password, webhook secret, slack url) are write-only: responses show ***, and *** sent back (or the key left out on PATCH) keeps the stored value.
+             */
+            config: {
+                /**
+                 * From
+                 * @description Sender address
+                 */
+                from: string;
+                /**
+                 * Host
+                 * @description SMTP server host name
+                 */
+                host: string;
+                /**
+                 * Password
+                 * @description Write-only (*** when set)
+                 * @default null
+                 */
+                password?: string | null;
+                /**
+                 * Port
+                 * @default null
+                 */
+                port?: number | null;
+                /**
+                 * Security
+                 * @description none: plain SMTP; starttls: upgrade after connecting; tls: TLS from the start
+                 * @default starttls
+                 * @enum {string}
+                 */
+                security?: "none" | "starttls" | "tls";
+                /**
+                 * To
+                 * @description Recipient addresses
+                 */
+                to: string[];
+                /**
+                 * Username
+                 * @description Log in with this user (and password)
+                 * @default null
+                 */
+                username?: string | null;
+            } | {
+                /**
+                 * Secret
+                 * @description HMAC signing key; write-only (*** when set)
+                 * @default null
+                 */
+                secret?: string | null;
+                /**
+                 * Url
+                 * @description http(s) URL the message is POSTed to
+                 */
+                url: string;
+            } | {
+                /**
+                 * Url
+                 * @description The incoming-webhook URL; a credential, so write-only (*** when set)
+                 */
+                url: string;
+            };
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled?: boolean;
+            /** Name */
+            name: string;
+            type: components["schemas"]["ChannelType"];
+        };
+        /** ChannelList */
+        ChannelList: {
+            /** Items */
+            items: components["schemas"]["ChannelOut"][];
+            /** Total */
+            total: number;
+        };
+        /**
+         * ChannelName
+         * @description What anyone who picks a channel for a script or schedule may see of it.
+         */
+        ChannelName: {
+            /** Enabled */
+            enabled: boolean;
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            type: components["schemas"]["ChannelType"];
+        };
+        /** ChannelNameList */
+        ChannelNameList: {
+            /** Items */
+            items: components["schemas"]["ChannelName"][];
+            /** Total */
+            total: number;
+        };
+        /** ChannelOut */
+        ChannelOut: {
+            /**
+             * Config
+             * @description As sent, with each set credential shown as *** (null when unset)
+             */
+            config: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /**
+             * Secrets
+             * @description Each credential key of the type, and whether it is set
+             */
+            secrets: {
+                [key: string]: boolean;
+            };
+            type: components["schemas"]["ChannelType"];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * ChannelPatch
+         * @description PATCH: only the fields given change; ``config`` is the whole config (credentials as above).
+         */
+        ChannelPatch: {
+            /**
+             * Config
+             * @default null
+             */
+            config?: ({
+                /**
+                 * From
+                 * @description Sender address
+                 */
+                from: string;
+                /**
+                 * Host
+                 * @description SMTP server host name
+                 */
+                host: string;
+                /**
+                 * Password
+                 * @description Write-only (*** when set)
+                 * @default null
+                 */
+                password?: string | null;
+                /**
+                 * Port
+                 * @default null
+                 */
+                port?: number | null;
+                /**
+                 * Security
+                 * @description none: plain SMTP; starttls: upgrade after connecting; tls: TLS from the start
+                 * @default starttls
+                 * @enum {string}
+                 */
+                security?: "none" | "starttls" | "tls";
+                /**
+                 * To
+                 * @description Recipient addresses
+                 */
+                to: string[];
+                /**
+                 * Username
+                 * @description Log in with this user (and password)
+                 * @default null
+                 */
+                username?: string | null;
+            } | {
+                /**
+                 * Secret
+                 * @description HMAC signing key; write-only (*** when set)
+                 * @default null
+                 */
+                secret?: string | null;
+                /**
+                 * Url
+                 * @description http(s) URL the message is POSTed to
+                 */
+                url: string;
+            } | {
+                /**
+                 * Url
+                 * @description The incoming-webhook URL; a credential, so write-only (*** when set)
+                 */
+                url: string;
+            }) | null;
+            /**
+             * Enabled
+             * @default null
+             */
+            enabled?: boolean | null;
+            /**
+             * Name
+             * @default null
+             */
+            name?: string | null;
+            /**
+             * @description Must be the channel's type (it never changes)
+             * @default null
+             */
+            type?: components["schemas"]["ChannelType"] | null;
+        };
+        /**
+         * ChannelType
+         * @enum {string}
+         */
+        ChannelType: "email" | "webhook" | "slack";
         /** DayOut */
         DayOut: {
-            /** Date */
+            /**
+             * Date
+             * @description UTC day, YYYY-MM-DD
+             */
             date: string;
-            /** Failed */
+            /**
+             * Failed
+             * @description Failed or timed out; an attempt that was retried is not counted: a retry series counts once, by its last attempt
+             */
             failed: number;
-            /** Other */
+            /**
+             * Other
+             * @description Queued, running, cancelled or interrupted
+             */
             other: number;
             /** Succeeded */
             succeeded: number;
         };
+        /**
+         * DeliveryEvent
+         * @description A delivery's event: a run's, or ``test`` for a message sent with "send test".
+         * @enum {string}
+         */
+        DeliveryEvent: "failure" | "timeout" | "success" | "recovery" | "test";
+        /** DeliveryList */
+        DeliveryList: {
+            /** Items */
+            items: components["schemas"]["DeliveryOut"][];
+            /** Total */
+            total: number;
+        };
+        /** DeliveryOut */
+        DeliveryOut: {
+            /** Attempts */
+            attempts: number;
+            /** Channel Id */
+            channel_id: number;
+            /** Channel Name */
+            channel_name: string | null;
+            channel_type: components["schemas"]["ChannelType"] | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            event: components["schemas"]["DeliveryEvent"];
+            /** Execution Id */
+            execution_id: number | null;
+            /** Id */
+            id: number;
+            /** Last Error */
+            last_error: string | null;
+            /**
+             * Next Attempt At
+             * @description When a pending delivery is tried next
+             */
+            next_attempt_at: string | null;
+            /**
+             * Response Status
+             * @description The HTTP status (webhook, slack) or SMTP reply code of the last attempt
+             */
+            response_status: number | null;
+            /** Sent At */
+            sent_at: string | null;
+            /** @description pending (waiting for its next attempt), sent, or failed (gave up) */
+            status: components["schemas"]["DeliveryStatus"];
+        };
+        /** DeliveryPage */
+        DeliveryPage: {
+            /** Items */
+            items: components["schemas"]["DeliveryOut"][];
+            /** Page */
+            page: number;
+            /** Per Page */
+            per_page: number;
+            /** Total */
+            total: number;
+        };
+        /**
+         * DeliveryStatus
+         * @enum {string}
+         */
+        DeliveryStatus: "pending" | "sent" | "failed";
         /** DiffOut */
         DiffOut: {
             /**
@@ -660,6 +1243,19 @@ export interface components {
             /** To Version */
             to_version: number;
         };
+        /**
+         * DownstreamRunOut
+         * @description A run this run's end started (the script's on_success or on_failure).
+         */
+        DownstreamRunOut: {
+            /** Id */
+            id: number;
+            /** Script Id */
+            script_id: number;
+            /** Script Name */
+            script_name: string | null;
+            status: components["schemas"]["ExecutionStatus"];
+        };
         /** ExecutionList */
         ExecutionList: {
             /** Items */
@@ -673,7 +1269,10 @@ export interface components {
         };
         /** ExecutionOut */
         ExecutionOut: {
-            /** Attempt */
+            /**
+             * Attempt
+             * @description 1 for a first run; 2, 3… for its retries
+             */
             attempt: number;
             /** Cpu Time Ms */
             cpu_time_ms: number | null;
@@ -682,6 +1281,11 @@ export interface components {
              * @description Who started it: the user (manual, API, re-run), the schedule's creator, the first attempt's for a retry; null for the command line
              */
             created_by: string | null;
+            /**
+             * Downstream
+             * @description The runs this run's end started through the script's on_success or on_failure, oldest first
+             */
+            downstream: components["schemas"]["DownstreamRunOut"][];
             /** Duration Ms */
             duration_ms: number | null;
             /** Error */
@@ -692,6 +1296,11 @@ export interface components {
             finished_at: string | null;
             /** Id */
             id: number;
+            /**
+             * Next Attempt Id
+             * @description The retry queued after this attempt failed; set, this attempt is superseded and the dashboard does not count it as a failure
+             */
+            next_attempt_id: number | null;
             /**
              * Params
              * @description Secret values are shown as ***
@@ -714,7 +1323,10 @@ export interface components {
             rerun_of_id: number | null;
             /** Result */
             result: unknown | null;
-            /** Retry Of Id */
+            /**
+             * Retry Of Id
+             * @description The first attempt of the retry series this one belongs to
+             */
             retry_of_id: number | null;
             /** Sandboxed */
             sandboxed: boolean;
@@ -727,7 +1339,18 @@ export interface components {
             /** Started At */
             started_at: string | null;
             status: components["schemas"]["ExecutionStatus"];
+            /** @description What started it: manual (the web app), api (a bearer token), cli (scriptman run), schedule, retry, rerun, webhook (a trigger URL), chain (the end of the run upstream_execution_id) */
             trigger: components["schemas"]["Trigger"];
+            /**
+             * Upstream Execution Id
+             * @description A chained run: the run whose end started it (its result is the script's UPSTREAM_RESULT); a retry or re-run of a chained run keeps it
+             */
+            upstream_execution_id: number | null;
+            /**
+             * Variables
+             * @description Names of the shared variables the run received as environment variables (never their values)
+             */
+            variables: string[];
             /** Version */
             version: number;
         };
@@ -821,6 +1444,159 @@ export interface components {
             /** Version */
             version: string;
         };
+        /** HookCreate */
+        HookCreate: {
+            /**
+             * Name
+             * @description What the URL is for (e.g. 'GitHub push')
+             * @default
+             */
+            name?: string;
+        };
+        /**
+         * HookCreated
+         * @description Answered once, on create and on rotate: the only time the token and URL are shown.
+         */
+        HookCreated: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Created By
+             * @description Username of who created it
+             */
+            created_by: string | null;
+            /** Id */
+            id: number;
+            /**
+             * Last Used At
+             * @description When it last started a run
+             */
+            last_used_at: string | null;
+            /**
+             * Last Used Ip
+             * @description From which address it last started a run
+             */
+            last_used_ip: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Prefix
+             * @description The token's first characters
+             */
+            prefix: string;
+            /** Rotated At */
+            rotated_at: string | null;
+            /** Script Id */
+            script_id: number;
+            /**
+             * Token
+             * @description The secret token; shown only in this response
+             */
+            token: string;
+            /**
+             * Url
+             * @description POST here to start a run: the public base URL + /hooks/<token>
+             */
+            url: string;
+        };
+        /** HookList */
+        HookList: {
+            /** Items */
+            items: components["schemas"]["HookOut"][];
+            /** Total */
+            total: number;
+        };
+        /**
+         * HookOut
+         * @description A trigger URL as listed: never its token, only the first characters to tell them apart.
+         */
+        HookOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Created By
+             * @description Username of who created it
+             */
+            created_by: string | null;
+            /** Id */
+            id: number;
+            /**
+             * Last Used At
+             * @description When it last started a run
+             */
+            last_used_at: string | null;
+            /**
+             * Last Used Ip
+             * @description From which address it last started a run
+             */
+            last_used_ip: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Prefix
+             * @description The token's first characters
+             */
+            prefix: string;
+            /** Rotated At */
+            rotated_at: string | null;
+            /** Script Id */
+            script_id: number;
+        };
+        /**
+         * HookRunOut
+         * @description The run a trigger URL started; its page and API address.
+         */
+        HookRunOut: {
+            /** Execution Id */
+            execution_id: number;
+            status: components["schemas"]["ExecutionStatus"];
+            /**
+             * Status Url
+             * @description The run in the API (needs an API token)
+             */
+            status_url: string;
+            /**
+             * Url
+             * @description The run's page in the web app (needs a login)
+             */
+            url: string;
+        };
+        /**
+         * HookRunResult
+         * @description A run that ended within ``?wait``: how it ended, with its result (secrets masked).
+         */
+        HookRunResult: {
+            /** Duration Ms */
+            duration_ms: number | null;
+            /** Error */
+            error: string | null;
+            /** Execution Id */
+            execution_id: number;
+            /** Exit Code */
+            exit_code: number | null;
+            /**
+             * Result
+             * @description What the script saved as its result (JSON), secrets masked
+             */
+            result: unknown | null;
+            status: components["schemas"]["ExecutionStatus"];
+            /**
+             * Status Url
+             * @description The run in the API (needs an API token)
+             */
+            status_url: string;
+            /**
+             * Url
+             * @description The run's page in the web app (needs a login)
+             */
+            url: string;
+        };
         /** LastRun */
         LastRun: {
             /** Finished At */
@@ -855,14 +1631,38 @@ export interface components {
         };
         /** LogRecord */
         LogRecord: {
-            /** Offset */
+            /**
+             * Offset
+             * @description Byte offset where the record starts (resume or jump here)
+             */
             offset: number;
-            /** Stream */
+            /**
+             * Stream
+             * @description out (stdout), err (stderr), sys (Scriptman's notes) or prg (progress)
+             */
             stream: string;
             /** Text */
             text: string;
             /** Time */
             time: string;
+        };
+        /** LogSearchResult */
+        LogSearchResult: {
+            /**
+             * Matches
+             * @description The first `limit` matching records, in log order
+             */
+            matches: components["schemas"]["LogRecord"][];
+            /**
+             * Total
+             * @description How many records match in the whole log
+             */
+            total: number;
+            /**
+             * Truncated
+             * @description More records match than were returned
+             */
+            truncated: boolean;
         };
         /** LoginBody */
         LoginBody: {
@@ -877,6 +1677,25 @@ export interface components {
             csrf_token: string | null;
             /** @description null when nobody is logged in */
             user: components["schemas"]["UserOut"] | null;
+        };
+        /**
+         * NotificationEvent
+         * @description What a finished run can raise (a subscription lists the ones it wants).
+         * @enum {string}
+         */
+        NotificationEvent: "failure" | "timeout" | "success" | "recovery";
+        /**
+         * NotificationSubscription
+         * @description One entry of a script's or schedule's ``notifications``: which channel hears of which events.
+         */
+        NotificationSubscription: {
+            /** Channel Id */
+            channel_id: number;
+            /**
+             * On
+             * @description failure, timeout, success, recovery (the first success after a run that did not succeed)
+             */
+            on: components["schemas"]["NotificationEvent"][];
         };
         /**
          * OverlapPolicy
@@ -1000,6 +1819,11 @@ export interface components {
             misfire_grace_seconds?: number;
             /** Name */
             name: string;
+            /**
+             * Notifications
+             * @description Channels that hear of this schedule's runs, and on which events (failure, timeout, success, recovery; recovery judged among this schedule's runs); besides the script's own subscriptions
+             */
+            notifications?: components["schemas"]["NotificationSubscription"][];
             /** @default skip */
             overlap_policy?: components["schemas"]["OverlapPolicy"];
             /**
@@ -1017,6 +1841,12 @@ export interface components {
              * @default null
              */
             timezone?: string | null;
+            /**
+             * Version
+             * @description Pin a version of the script: every fire (and run-now) runs that version's code and parameter definitions, and params are checked against them; null runs the current version. A version the script does not have is a 422
+             * @default null
+             */
+            version?: number | null;
         };
         /** ScheduleList */
         ScheduleList: {
@@ -1044,7 +1874,7 @@ export interface components {
             id: number;
             /** Last Run At */
             last_run_at: string | null;
-            /** @description The status of the schedule's newest run */
+            /** @description The status of the schedule's newest run (a retry included) as it is now: running while it runs; null before the first run */
             last_status: components["schemas"]["ExecutionStatus"] | null;
             /** Misfire Grace Seconds */
             misfire_grace_seconds: number;
@@ -1052,6 +1882,11 @@ export interface components {
             name: string;
             /** Next Run At */
             next_run_at: string | null;
+            /**
+             * Notifications
+             * @description Channels that hear of its runs, and on which events
+             */
+            notifications: components["schemas"]["SubscriptionOut"][];
             overlap_policy: components["schemas"]["OverlapPolicy"];
             /**
              * Params
@@ -1071,6 +1906,11 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+            /**
+             * Version
+             * @description The pinned script version it runs; null: the current version
+             */
+            version: number | null;
         };
         /**
          * SchedulePatch
@@ -1098,6 +1938,12 @@ export interface components {
              * @default null
              */
             name?: string | null;
+            /**
+             * Notifications
+             * @description Channels that hear of this schedule's runs, and on which events (failure, timeout, success, recovery; recovery judged among this schedule's runs); besides the script's own subscriptions
+             * @default null
+             */
+            notifications?: components["schemas"]["NotificationSubscription"][] | null;
             /** @default null */
             overlap_policy?: components["schemas"]["OverlapPolicy"] | null;
             /**
@@ -1118,6 +1964,12 @@ export interface components {
              * @default null
              */
             timezone?: string | null;
+            /**
+             * Version
+             * @description Pin a version of the script: every fire (and run-now) runs that version's code and parameter definitions, and params are checked against them; null runs the current version. A version the script does not have is a 422 (null here: unpin)
+             * @default null
+             */
+            version?: number | null;
         };
         /**
          * ScheduleReplace
@@ -1141,6 +1993,11 @@ export interface components {
             misfire_grace_seconds?: number;
             /** Name */
             name: string;
+            /**
+             * Notifications
+             * @description Channels that hear of this schedule's runs, and on which events (failure, timeout, success, recovery; recovery judged among this schedule's runs); besides the script's own subscriptions
+             */
+            notifications?: components["schemas"]["NotificationSubscription"][];
             /** @default skip */
             overlap_policy?: components["schemas"]["OverlapPolicy"];
             /**
@@ -1158,6 +2015,12 @@ export interface components {
              * @default null
              */
             timezone?: string | null;
+            /**
+             * Version
+             * @description Pin a version of the script: every fire (and run-now) runs that version's code and parameter definitions, and params are checked against them; null runs the current version. A version the script does not have is a 422
+             * @default null
+             */
+            version?: number | null;
         };
         /** ScriptCreate */
         ScriptCreate: {
@@ -1207,6 +2070,21 @@ export interface components {
             max_retries?: number;
             /** Name */
             name: string;
+            /**
+             * Notifications
+             * @description Which notification channels hear of this script's runs, and on which events (failure, timeout, success, recovery). Each channel_id must be an existing channel (channels are managed by admins); a channel at most once. Left out of a PUT, it stays as it is
+             */
+            notifications?: components["schemas"]["NotificationSubscription"][];
+            /**
+             * On Failure
+             * @description Scripts started when a run of this script fails, times out or is interrupted (after its last retry; a cancelled run starts nothing); as on_success otherwise
+             */
+            on_failure?: number[];
+            /**
+             * On Success
+             * @description Scripts started (trigger chain, with their parameters' defaults) when a run of this script succeeds; they get UPSTREAM_RESULT (this run's result as JSON) and UPSTREAM_EXECUTION_ID. A link to the script itself or one that closes a cycle is a 422 naming the cycle. Left out of a PUT, it stays as it is
+             */
+            on_success?: number[];
             /** Parameters */
             parameters?: components["schemas"]["ParameterDefinition"][];
             /**
@@ -1233,6 +2111,23 @@ export interface components {
              * @default null
              */
             timeout_seconds?: number | null;
+            /**
+             * Variables
+             * @description Names of shared variables (GET /api/variables) the runs receive as environment variables; a name without a variable is a 422. Left out of a PUT, it stays as it is
+             */
+            variables?: string[];
+        };
+        /**
+         * ScriptDuplicate
+         * @description POST /scripts/{id}/duplicate: an optional name for the copy.
+         */
+        ScriptDuplicate: {
+            /**
+             * Name
+             * @description Name of the new script; default '<name> (copy)', then '(copy 2)', ... when taken
+             * @default null
+             */
+            name?: string | null;
         };
         /**
          * ScriptLimits
@@ -1321,6 +2216,21 @@ export interface components {
             /** Name */
             name: string;
             /**
+             * Notifications
+             * @description Channels that hear of its runs, and on which events
+             */
+            notifications: components["schemas"]["SubscriptionOut"][];
+            /**
+             * On Failure
+             * @description Scripts started when a run fails, times out or is interrupted
+             */
+            on_failure: number[];
+            /**
+             * On Success
+             * @description Scripts started when a run succeeds
+             */
+            on_success: number[];
+            /**
              * Parameters
              * @description A secret's default is shown as ***
              */
@@ -1347,6 +2257,11 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+            /**
+             * Variables
+             * @description Shared variables its runs receive
+             */
+            variables: string[];
             /**
              * Version
              * @description Current version number
@@ -1416,6 +2331,24 @@ export interface components {
              */
             name?: string | null;
             /**
+             * Notifications
+             * @description Which notification channels hear of this script's runs, and on which events (failure, timeout, success, recovery). Each channel_id must be an existing channel (channels are managed by admins); a channel at most once. Left out of a PUT, it stays as it is
+             * @default null
+             */
+            notifications?: components["schemas"]["NotificationSubscription"][] | null;
+            /**
+             * On Failure
+             * @description Scripts started when a run of this script fails, times out or is interrupted (after its last retry; a cancelled run starts nothing); as on_success otherwise
+             * @default null
+             */
+            on_failure?: number[] | null;
+            /**
+             * On Success
+             * @description Scripts started (trigger chain, with their parameters' defaults) when a run of this script succeeds; they get UPSTREAM_RESULT (this run's result as JSON) and UPSTREAM_EXECUTION_ID. A link to the script itself or one that closes a cycle is a 422 naming the cycle. Left out of a PUT, it stays as it is
+             * @default null
+             */
+            on_success?: number[] | null;
+            /**
              * Parameters
              * @default null
              */
@@ -1445,6 +2378,12 @@ export interface components {
              * @default null
              */
             timeout_seconds?: number | null;
+            /**
+             * Variables
+             * @description Names of shared variables (GET /api/variables) the runs receive as environment variables; a name without a variable is a 422. Left out of a PUT, it stays as it is
+             * @default null
+             */
+            variables?: string[] | null;
             /**
              * Version
              * @default null
@@ -1508,6 +2447,21 @@ export interface components {
             message?: string;
             /** Name */
             name: string;
+            /**
+             * Notifications
+             * @description Which notification channels hear of this script's runs, and on which events (failure, timeout, success, recovery). Each channel_id must be an existing channel (channels are managed by admins); a channel at most once. Left out of a PUT, it stays as it is
+             */
+            notifications?: components["schemas"]["NotificationSubscription"][];
+            /**
+             * On Failure
+             * @description Scripts started when a run of this script fails, times out or is interrupted (after its last retry; a cancelled run starts nothing); as on_success otherwise
+             */
+            on_failure?: number[];
+            /**
+             * On Success
+             * @description Scripts started (trigger chain, with their parameters' defaults) when a run of this script succeeds; they get UPSTREAM_RESULT (this run's result as JSON) and UPSTREAM_EXECUTION_ID. A link to the script itself or one that closes a cycle is a 422 naming the cycle. Left out of a PUT, it stays as it is
+             */
+            on_success?: number[];
             /** Parameters */
             parameters?: components["schemas"]["ParameterDefinition"][];
             /**
@@ -1535,6 +2489,11 @@ export interface components {
              */
             timeout_seconds?: number | null;
             /**
+             * Variables
+             * @description Names of shared variables (GET /api/variables) the runs receive as environment variables; a name without a variable is a 422. Left out of a PUT, it stays as it is
+             */
+            variables?: string[];
+            /**
              * Version
              * @description The version this edit is based on
              * @default null
@@ -1554,13 +2513,22 @@ export interface components {
         StatsOut: {
             /** Active Schedules */
             active_schedules: number;
-            /** Days */
+            /**
+             * Days
+             * @description Runs per UTC day by the day they were queued, oldest first; an attempt that was retried is not counted: a retry series counts once, by its last attempt
+             */
             days: components["schemas"]["DayOut"][];
-            /** Failed */
+            /**
+             * Failed
+             * @description Failed or timed out over the days; an attempt that was retried is not counted: a retry series counts once, by its last attempt
+             */
             failed: number;
             /** Queued */
             queued: number;
-            /** Recent Failures */
+            /**
+             * Recent Failures
+             * @description The latest failed or timed-out runs, newest first; an attempt that was retried is not counted: a retry series counts once, by its last attempt
+             */
             recent_failures: components["schemas"]["ExecutionOut"][];
             /** Running */
             running: components["schemas"]["ExecutionOut"][];
@@ -1572,11 +2540,21 @@ export interface components {
             succeeded: number;
             /**
              * Success Rate
-             * @description succeeded / (succeeded + failed); null when none finished
+             * @description succeeded / (succeeded + failed); null when none finished; an attempt that was retried is not counted: a retry series counts once, by its last attempt
              */
             success_rate: number | null;
             /** Total */
             total: number;
+        };
+        /**
+         * SubscriptionOut
+         * @description One entry of a script's or schedule's ``notifications``.
+         */
+        SubscriptionOut: {
+            /** Channel Id */
+            channel_id: number;
+            /** On */
+            on: components["schemas"]["NotificationEvent"][];
         };
         /** TokenCreate */
         TokenCreate: {
@@ -1629,9 +2607,10 @@ export interface components {
         };
         /**
          * Trigger
+         * @description What started a run. Stored as its value; a new member needs no migration (old rows keep theirs).
          * @enum {string}
          */
-        Trigger: "manual" | "schedule" | "webhook" | "retry" | "rerun" | "api";
+        Trigger: "manual" | "schedule" | "webhook" | "retry" | "rerun" | "api" | "cli" | "chain";
         /** UserCreate */
         UserCreate: {
             /**
@@ -1697,6 +2676,90 @@ export interface components {
              */
             username?: string | null;
         };
+        /** VariableCreate */
+        VariableCreate: {
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+            /**
+             * Name
+             * @description An environment variable name: upper-case letters, digits and '_', not starting with a digit; not one Scriptman sets or that changes how interpreters load (PATH, HOME, WORKSPACE, PYTHONPATH, SCRIPTMAN_*, UPSTREAM_*, LD_*, …)
+             */
+            name: string;
+            /**
+             * Secret
+             * @description Sealed at rest, shown as *** and masked in run output
+             * @default false
+             */
+            secret?: boolean;
+            /**
+             * Value
+             * @description What scripts receive; a secret one is never shown again
+             */
+            value: string;
+        };
+        /** VariableList */
+        VariableList: {
+            /** Items */
+            items: components["schemas"]["VariableOut"][];
+            /** Total */
+            total: number;
+        };
+        /** VariableOut */
+        VariableOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Secret */
+            secret: boolean;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Updated By
+             * @description Username of who last changed it
+             */
+            updated_by: string | null;
+            /**
+             * Value
+             * @description The value, or "***" for a secret (never returned again)
+             */
+            value: string;
+        };
+        /**
+         * VariablePatch
+         * @description Fields to change; absent or null means unchanged. The name is the key and is not renamed.
+         */
+        VariablePatch: {
+            /**
+             * Description
+             * @default null
+             */
+            description?: string | null;
+            /**
+             * Secret
+             * @description A secret can become plain only together with a new value (the old one stays hidden)
+             * @default null
+             */
+            secret?: boolean | null;
+            /**
+             * Value
+             * @default null
+             */
+            value?: string | null;
+        };
         /** VersionList */
         VersionList: {
             /** Items */
@@ -1706,6 +2769,11 @@ export interface components {
         };
         /** VersionOut */
         VersionOut: {
+            /**
+             * Author
+             * @description Username of who saved this version; null if unknown or deleted
+             */
+            author: string | null;
             /** Code */
             code: string;
             /**
@@ -1731,6 +2799,11 @@ export interface components {
         };
         /** VersionSummary */
         VersionSummary: {
+            /**
+             * Author
+             * @description Username of who saved this version; null if unknown or deleted
+             */
+            author: string | null;
             /**
              * Created At
              * Format: date-time
@@ -2471,7 +3544,18 @@ export interface operations {
                 per_page?: number;
                 script_id?: number | null;
                 status?: components["schemas"]["ExecutionStatus"] | null;
+                /** @description manual: the web app; api: a REST call with a bearer token; cli: scriptman run; schedule; retry; rerun; webhook: a trigger URL; chain: the end of another run */
                 trigger?: components["schemas"]["Trigger"] | null;
+                /** @description Username of who started the run (case-insensitive) */
+                created_by?: string | null;
+                /** @description Queued at or after this instant. ISO 8601 date and time with a UTC offset or Z, e.g. 2026-01-31T08:00:00+01:00; one without an offset is refused (422), as its zone would be a guess */
+                since?: string | null;
+                /** @description Queued before this instant. ISO 8601 date and time with a UTC offset or Z, e.g. 2026-01-31T08:00:00+01:00; one without an offset is refused (422), as its zone would be a guess */
+                until?: string | null;
+                /** @description Text search, case-insensitive: a substring of the script's name or of the run's error, or a run id written 123 or #123 */
+                q?: string | null;
+                /** @description Only the attempts of the retry series this run belongs to (its first attempt and the retries), ordered by attempt, first attempt first */
+                attempts_of?: number | null;
             };
             header?: never;
             path?: never;
@@ -3141,8 +4225,12 @@ export interface operations {
                 offset?: number;
                 /** @description Most records to return */
                 limit?: number;
-                /** @description 'text' downloads the whole log */
+                /** @description 'text' downloads the whole log (filters do not apply) */
                 format?: string;
+                /** @description Only records of this stream: the script's stdout or stderr, or sys (Scriptman's own notes) */
+                stream?: ("stdout" | "stderr" | "sys") | null;
+                /** @description Only lines written as '[LEVEL] message' (scriptman.log) at this level or above; other lines are left out. With stream or level the page holds only matching records; the scan stops after `limit` matches or about 8 MiB of log, and `next_offset` says where to continue. */
+                level?: ("debug" | "info" | "warning" | "error" | "critical") | null;
             };
             header?: never;
             path: {
@@ -3160,6 +4248,109 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["LogPage"];
                     "text/plain": string;
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    logs_search_logs__int_execution_id__logs_search_get: {
+        parameters: {
+            query: {
+                /** @description Text to find (case-insensitive) in the records' text */
+                q: string;
+                /** @description Only records of this stream: the script's stdout or stderr, or sys (Scriptman's own notes) */
+                stream?: ("stdout" | "stderr" | "sys") | null;
+                /** @description Only lines written as '[LEVEL] message' (scriptman.log) at this level or above; other lines are left out */
+                level?: ("debug" | "info" | "warning" | "error" | "critical") | null;
+                /** @description Most matches to return (the first ones) */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                execution_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogSearchResult"];
                 };
             };
             /** @description Bad Request */
@@ -3351,10 +4542,95 @@ export interface operations {
             };
         };
     };
+    notifications_execution_notifications_executions__int_execution_id__notifications_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                execution_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryList"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Content: the request does not match this operation's parameters or body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     runs_rerun_execution_executions__int_execution_id__rerun_post: {
         parameters: {
             query?: {
-                /** @description Run the script's current version instead */
+                /** @description Run the script's current version instead of the original's (the values are then validated against it: 422 naming a parameter it rejects) */
                 latest?: boolean;
             };
             header?: never;
@@ -3363,7 +4639,21 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description Optional: values to change; no body runs with the original's values. */
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /**
+                     * Params
+                     * @description Values that replace the original run's (the others are kept; null means not given, so the default applies; *** for a secret keeps the original's value). Validated against the version that runs: a bad value is a 422 whose field is params.<name>.
+                     * @default null
+                     */
+                    params?: {
+                        [key: string]: unknown;
+                    } | null;
+                };
+            };
+        };
         responses: {
             /** @description Accepted */
             202: {
@@ -3518,6 +4808,726 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthOut"];
+                };
+            };
+        };
+    };
+    notifications_list_channels_notification_channels_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelList"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    notifications_create_channel_notification_channels_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelOut"];
+                };
+            };
+            /** @description Bad Request: malformed JSON, or a value the handler cannot use */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content Too Large: the body is over the server's limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    notifications_list_channel_names_notification_channels_names_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelNameList"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    notifications_get_channel_notification_channels__int_channel_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelOut"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Content: the request does not match this operation's parameters or body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    notifications_delete_channel_notification_channels__int_channel_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Content: the request does not match this operation's parameters or body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    notifications_update_channel_notification_channels__int_channel_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelPatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelOut"];
+                };
+            };
+            /** @description Bad Request: malformed JSON, or a value the handler cannot use */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content Too Large: the body is over the server's limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    notifications_list_channel_deliveries_notification_channels__int_channel_id__deliveries_get: {
+        parameters: {
+            query?: {
+                page?: number;
+                per_page?: number;
+                status?: components["schemas"]["DeliveryStatus"] | null;
+            };
+            header?: never;
+            path: {
+                channel_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryPage"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    notifications_test_channel_notification_channels__int_channel_id__test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryOut"];
+                };
+            };
+            /** @description Bad Request: malformed JSON, or a value the handler cannot use */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content Too Large: the body is over the server's limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Content: the request does not match this operation's parameters or body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -4514,8 +6524,11 @@ export interface operations {
             query?: {
                 page?: number;
                 per_page?: number;
+                /** @description Case-insensitive text found in the name, description, folder, a tag or the current code */
                 q?: string | null;
+                /** @description Only scripts with this exact tag */
                 tag?: string | null;
+                /** @description Only scripts in this folder or its subfolders ('demo' matches 'demo/params', not 'demonstration') */
                 folder?: string | null;
             };
             header?: never;
@@ -5200,6 +7213,123 @@ export interface operations {
             };
         };
     };
+    scripts_duplicate_script__int_script_id__duplicate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                script_id: number;
+            };
+            cookie?: never;
+        };
+        /** @description Optional; no body means the default name */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ScriptDuplicate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScriptOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     runs_execute_scripts__int_script_id__execute_post: {
         parameters: {
             query?: never;
@@ -5209,10 +7339,32 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description JSON, or multipart/form-data with the same fields plus one file field per 'file' parameter (named after it; its value becomes the saved file's name). No body: no values. */
         requestBody?: {
             content: {
-                "application/json": Record<string, never>;
-                "multipart/form-data": string;
+                "application/json": {
+                    /**
+                     * Params
+                     * @description Parameter values by name. A value of null counts as not given: the default applies (a required parameter without one is a 422). An optional boolean without a default that is not given is false.
+                     */
+                    params?: {
+                        [key: string]: unknown;
+                    };
+                    /**
+                     * Version
+                     * @description Run this version of the script (its code and parameter definitions); default the current version. A version the script does not have is a 404 naming it.
+                     * @default null
+                     */
+                    version?: number | null;
+                };
+                "multipart/form-data": {
+                    /** @description Parameter values by name, as a JSON object */
+                    params?: string;
+                    /** @description Run this version of the script (its code and parameter definitions); default the current version. A version the script does not have is a 404 naming it. */
+                    version?: number;
+                } & {
+                    [key: string]: string;
+                };
             };
         };
         responses: {
@@ -5289,6 +7441,395 @@ export interface operations {
                 };
             };
             /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    hooks_list_hooks__int_script_id__hooks_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                script_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookList"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Content: the request does not match this operation's parameters or body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    hooks_create_hook__int_script_id__hooks_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                script_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HookCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookCreated"];
+                };
+            };
+            /** @description Bad Request: malformed JSON, or a value the handler cannot use */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content Too Large: the body is over the server's limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    hooks_revoke_hook__int_script_id__hooks__int_hook_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                script_id: number;
+                hook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Content: the request does not match this operation's parameters or body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    hooks_rotate_hook__int_script_id__hooks__int_hook_id__rotate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                script_id: number;
+                hook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookCreated"];
+                };
+            };
+            /** @description Bad Request: malformed JSON, or a value the handler cannot use */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content Too Large: the body is over the server's limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Content: the request does not match this operation's parameters or body */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6030,6 +8571,509 @@ export interface operations {
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    variables_list_variables_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VariableList"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    variables_create_variable_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VariableCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VariableOut"];
+                };
+            };
+            /** @description Bad Request: malformed JSON, or a value the handler cannot use */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content Too Large: the body is over the server's limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    variables_delete_variable__string_name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Content: the request does not match this operation's parameters or body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    variables_patch_variable__string_name__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VariablePatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VariableOut"];
+                };
+            };
+            /** @description Bad Request: malformed JSON, or a value the handler cannot use */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized: log in, or send a valid 'Authorization: Bearer <token>' */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden: your role is too low, or a cookie session's change lacks the X-CSRF-Token header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content Too Large: the body is over the server's limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Header Fields Too Large: over the HTTP server's header limits; answered by the server before the app, as text/html. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Internal Server Error: an unexpected error (see the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    hook_trigger_trigger__string_token__post: {
+        parameters: {
+            query?: {
+                /** @description Hold the request until the run ends, at most this many seconds (capped by the server's SCRIPTMAN_HOOK_MAX_WAIT_SECONDS, 60 by default), and answer 200 with its status, exit code and result; a run still going then is answered 202. 'true' waits the longest allowed, 'false' or 0 not at all. */
+                wait?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description The secret token of a trigger URL */
+                token: string;
+            };
+            cookie?: never;
+        };
+        /** @description The run's parameter values as a JSON object, validated as for a manual run (any Content-Type; curl's -d default is fine). No body: no values (defaults apply). */
+        requestBody?: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookRunResult"];
+                };
+            };
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookRunOut"];
+                };
+            };
+            /** @description Bad Request: malformed JSON, or a value the handler cannot use */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content Too Large: the body is over the server's limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description URI Too Long: the request line is over the HTTP server's limit (gunicorn: 4094 bytes); answered by the server before the app, as text/html. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
