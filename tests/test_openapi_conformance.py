@@ -22,11 +22,12 @@ Notes on operations that need care (all are run, none is skipped):
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,10 +116,18 @@ def admin_headers(app: Flask) -> dict[str, str]:
     return {"Authorization": f"Bearer {raw}"}
 
 
-def _live_children() -> set[int]:
-    """Our descendants that still run (a zombie counts as dead: no reaping init in containers)."""
+def _live_children(outside: Collection[int] = ()) -> set[int]:
+    """Our descendants that still run (a zombie counts as dead: no reaping init in containers),
+    leaving out ``outside`` and everything below them: the end-to-end tests' server lives for the
+    whole session and starts runs of its own (its schedules fire whenever their minute comes)."""
     alive = set()
+    below_outside: set[int] = set()
+    for pid in outside:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            below_outside.update(child.pid for child in psutil.Process(pid).children(recursive=True))
     for child in psutil.Process().children(recursive=True):
+        if child.pid in outside or child.pid in below_outside:
+            continue
         try:
             if child.status() != psutil.STATUS_ZOMBIE:
                 alive.add(child.pid)
@@ -173,7 +182,7 @@ def seeded_app(app: Flask) -> Iterator[Flask]:
     yield app
     CURRENT.app = None
     _stop_runs(app)
-    wait_for(lambda: not _live_children() - before, timeout=10, message="no process left by the runs")
+    wait_for(lambda: not _live_children(before), timeout=10, message="no process left by the runs")
 
 
 @schema.parametrize()

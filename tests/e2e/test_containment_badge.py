@@ -26,7 +26,7 @@ def _new_script(api: requests.Session, server: Server, name: str) -> int:
 
 
 def _open_settings(page: Page) -> None:
-    page.locator(".el-collapse-item__header", has_text="Run settings").click()
+    page.locator(".el-collapse-item__header", has_text="Settings: timeout").click()
     expect(page.locator("input[data-test=script-run-as]")).to_be_visible()
 
 

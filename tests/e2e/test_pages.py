@@ -19,6 +19,8 @@ PAGES = {
     "/account": "[data-test=new-token]",
     "/admin/users": "[data-test=user-list]",
     "/admin/audit": "[data-test=audit-list]",
+    "/admin/notifications": "[data-test=channel-list]",
+    "/admin/variables": "[data-test=variable-list]",
 }
 
 

@@ -10,6 +10,10 @@ export type LogRecord = Schemas['LogRecord']
 /** Records from an offset: `next_offset` is where the next page starts, `complete` once the run ended and all was read. */
 export type LogPage = Schemas['LogPage']
 export type FileEntry = Schemas['FileEntry']
+/** A run that this run's end started (its script's on_success / on_failure). */
+export type DownstreamRun = Schemas['DownstreamRunOut']
+/** One notification this run sent or is sending: channel, event, status, attempts, last error. */
+export type Delivery = Schemas['DeliveryOut']
 /** The history's filters (blank ones are left out). */
 export type ExecutionQuery = Blankable<GetQuery<'/api/executions'>>
 
@@ -22,8 +26,8 @@ export const EXECUTION_STATUSES: ExecutionStatus[] = [
   'cancelled',
   'interrupted',
 ]
-/** The triggers the history filters on ('webhook' is in the API's enum, but nothing fires one yet). */
-export const EXECUTION_TRIGGERS: ExecutionTrigger[] = ['manual', 'schedule', 'retry', 'rerun', 'api']
+/** The triggers the history filters on: every value of the API's enum. */
+export const EXECUTION_TRIGGERS: ExecutionTrigger[] = ['manual', 'api', 'cli', 'schedule', 'webhook', 'chain', 'retry', 'rerun']
 
 const base = (id: number) => `/api/executions/${id}`
 
@@ -33,14 +37,54 @@ export const getExecution = (id: number) => http.get<Execution>(base(id))
 export const deleteExecution = (id: number) => http.delete(base(id))
 export const cancelExecution = (id: number) => http.post<Execution>(`${base(id)}/cancel`)
 
-/** Runs again with the same parameters; the same version unless `latest`. Answers the new execution. */
-export function rerunExecution(id: number, latest = false): Promise<Execution> {
-  return http.post<Execution>(`${base(id)}/rerun`, undefined, latest ? { latest: true } : undefined)
+/**
+ * Runs again with the same parameters (those in `params` replace the original values); the same
+ * version unless `latest`. Answers the new execution.
+ */
+export function rerunExecution(id: number, latest = false, params?: Record<string, unknown>): Promise<Execution> {
+  return http.post<Execution>(`${base(id)}/rerun`, params ? { params } : undefined, latest ? { latest: true } : undefined)
 }
 
-/** Up to `limit` (≤ 10 000) records starting at byte `offset` (a record boundary: 0 or a `next_offset`). */
-export function getLogPage(id: number, offset = 0, limit = 1000, signal?: AbortSignal): Promise<LogPage> {
-  return request<LogPage>(`${base(id)}/logs`, { query: { offset, limit }, signal })
+/** The notifications this run sent (or is still sending), oldest first. */
+export async function listNotifications(id: number): Promise<Delivery[]> {
+  return (await http.get<Schemas['DeliveryList']>(`${base(id)}/notifications`)).items
+}
+
+/** Every attempt of the retry series that contains execution `id` (the first and its retries), by attempt. */
+export async function listAttempts(id: number): Promise<Execution[]> {
+  const page = await http.get<Schemas['ExecutionList']>('/api/executions', { attempts_of: id, per_page: 100 })
+  return page.items
+}
+
+/** A log filter: one stream (the API's names) and/or `scriptman.log` lines of this level or above. */
+export type LogStreamFilter = 'stdout' | 'stderr' | 'sys'
+export type LogLevel = 'debug' | 'info' | 'warning' | 'error'
+export interface LogFilters {
+  stream?: LogStreamFilter | null
+  level?: LogLevel | null
+}
+export const LOG_LEVELS: LogLevel[] = ['debug', 'info', 'warning', 'error']
+
+/**
+ * Up to `limit` (≤ 10 000) records starting at byte `offset` (a record boundary: 0 or a `next_offset`).
+ * With filters the page holds only matching records; `next_offset` is where the scan stopped.
+ */
+export function getLogPage(id: number, offset = 0, limit = 1000, signal?: AbortSignal, filters: LogFilters = {}): Promise<LogPage> {
+  return request<LogPage>(`${base(id)}/logs`, {
+    query: { offset, limit, stream: filters.stream || undefined, level: filters.level || undefined },
+    signal,
+  })
+}
+
+/** Matches of a case-insensitive search across the whole log, in log order (`truncated`: more than `limit`). */
+export type LogSearch = Schemas['LogSearchResult']
+
+/** Searches the whole log on the server (with the same filters as the view), at most `limit` (≤ 5000) matches. */
+export function searchLog(id: number, q: string, filters: LogFilters = {}, limit = 5000, signal?: AbortSignal): Promise<LogSearch> {
+  return request<LogSearch>(`${base(id)}/logs/search`, {
+    query: { q, limit, stream: filters.stream || undefined, level: filters.level || undefined },
+    signal,
+  })
 }
 
 /** The whole log as plain text (an attachment). */

@@ -29,6 +29,7 @@ export type Script = Omit<Schemas['ScriptOut'], 'parameters' | 'limits'> & {
  */
 export type ScriptInput = Schemas['ScriptCreate']
 
+/** `author`: who saved the version (null for versions from before authors were recorded). */
 export type VersionSummary = Schemas['VersionSummary']
 export type Version = Omit<Schemas['VersionOut'], 'parameters'> & { parameters: ParameterDefinition[] }
 export type Diff = Schemas['DiffOut']
@@ -86,6 +87,13 @@ export const updateScript = (id: number | string, changes: Schemas['ScriptPatch'
 
 export const deleteScript = (id: number | string) => http.delete(`${base}/${id}`)
 
+/**
+ * A copy of the script's current version (code, parameters, dependencies, settings) as a new
+ * script; the server names it "<name> (copy)" unless `name` is given.
+ */
+export const duplicateScript = (id: number | string, name?: string) =>
+  http.post<Script>(`${base}/${id}/duplicate`, (name ? { name } : {}) satisfies Schemas['ScriptDuplicate'])
+
 export const listVersions = (id: number | string) => http.get<Schemas['VersionList']>(`${base}/${id}/versions`)
 
 export const getVersion = (id: number | string, number: number) =>
@@ -103,6 +111,8 @@ export interface ExecuteInput {
   paramFiles?: Record<string, File>
   /** Extra files copied into the workspace. */
   extraFiles?: File[]
+  /** Run this saved version instead of the current one. */
+  version?: number | null
 }
 
 /**
@@ -114,10 +124,29 @@ export function executeScript(id: number | string, input: ExecuteInput): Promise
   const paramFiles = Object.entries(input.paramFiles || {})
   const extra = input.extraFiles || []
   const path = `${base}/${id}/execute`
-  if (!paramFiles.length && !extra.length) return http.post<Execution>(path, { params: input.params })
+  const version = input.version ?? null
+  if (!paramFiles.length && !extra.length) {
+    return http.post<Execution>(path, version === null ? { params: input.params } : { params: input.params, version })
+  }
   const form = new FormData()
   form.append('params', JSON.stringify(input.params))
+  if (version !== null) form.append('version', String(version))
   for (const [name, file] of paramFiles) form.append(name, file, file.name)
   for (const file of extra) form.append('extra-files', file, file.name)
   return http.upload<Execution>(path, form)
+}
+
+export interface RerunInput {
+  /** Only the values that differ from the original run's; the rest (and uploaded files) are kept. */
+  params: Record<string, unknown>
+  /** Run the script's current version instead of the one the original run used. */
+  latest?: boolean
+}
+
+/**
+ * The run dialog's rerun: `POST /api/executions/<id>/rerun` with the changed values. (The plain
+ * "run again" button of the run page uses `rerunExecution` in executions.ts.)
+ */
+export function rerunWithChanges(executionId: number, input: RerunInput): Promise<Execution> {
+  return http.post<Execution>(`/api/executions/${executionId}/rerun`, { params: input.params }, input.latest ? { latest: true } : undefined)
 }

@@ -10,12 +10,13 @@
  *   `?offset=<byte after the last event>` after a backoff. Any record whose offset is not past the
  *   last one kept is dropped, so a replay never duplicates a line.
  * - Bounded memory/DOM: at most `maxLines` lines are kept; older ones are dropped and
- *   `truncatedBefore` says where the kept lines start. A big log is not replayed from byte 0 either:
- *   the stream starts `tailBytes` before the end (mid-line; the cut first record is dropped).
- *   Earlier output is not re-fetched into this window — the server can only page *forward* from a
- *   record boundary, and it cannot find the boundary N lines back cheaply — so the viewer offers
- *   "browse from the start" in pages of 1000 (`GET /logs?offset=&limit=`, see LogPager.vue) and a
- *   full plain-text download instead.
+ *   `truncatedBefore` says where the kept lines start. The stream starts at byte 0: the server
+ *   accepts only record boundaries it handed out (a byte `tailBytes` before the end is refused with
+ *   400), and a log is capped by the server (10 MiB by default), so replaying it costs a few
+ *   batches, not an unbounded download. Dropped output is not re-fetched into this window — the
+ *   server pages only *forward* from a record boundary — so the viewer offers "browse from the
+ *   start" in pages of 1000 (`GET /logs?offset=&limit=`, see LogPager.vue), a server-side search
+ *   that jumps to any line, and a full plain-text download.
  */
 import { getCurrentScope, onScopeDispose, ref, shallowRef, toValue, watch, type MaybeRefOrGetter } from 'vue'
 import { errorMessage, openEventSource, ProblemError } from '@/api/http'
@@ -40,8 +41,6 @@ export type LogState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'ended'
 export interface ExecutionLogOptions {
   /** most lines kept (and rendered); default 5000 */
   maxLines?: number
-  /** a log bigger than this is streamed from this many bytes before its end; default 512 KiB */
-  tailBytes?: number
   /** waits before reopening a stream the browser gave up on; the last one repeats */
   retryDelaysMs?: number[]
   /** lines are handed to the view in batches at most this often; 0 = at once */
@@ -76,7 +75,6 @@ function parse(data: string): unknown {
 
 export function useExecutionLog(id: MaybeRefOrGetter<number | string | null | undefined>, options: ExecutionLogOptions = {}) {
   const maxLines = options.maxLines ?? 5000
-  const tailBytes = options.tailBytes ?? 512 * 1024
   const retryDelays = options.retryDelaysMs ?? [1000, 2000, 5000, 10000, 30000]
   const flushMs = options.flushMs ?? 50
   const busyFlushMs = Math.max(flushMs, options.busyFlushMs ?? 250)
@@ -227,22 +225,14 @@ export function useExecutionLog(id: MaybeRefOrGetter<number | string | null | un
   async function start(executionId: number): Promise<void> {
     const gen = generation
     state.value = 'connecting'
-    let from = 0
     try {
-      const head = await getLogPage(executionId, 0, 1)
-      if (head.size > tailBytes) from = head.size - tailBytes
+      await getLogPage(executionId, 0, 1) // there, and readable? (a clear error instead of a failing stream)
     } catch (e) {
       if (gen === generation) fail(errorMessage(e))
       return
     }
     if (gen !== generation) return
-    if (from > 0) {
-      // Starting mid-file: the record read at `from` is a cut line (or one the pager shows).
-      truncated = true
-      lastSeen = from
-      lastOffset.value = from
-    }
-    connect(executionId, gen, from)
+    connect(executionId, gen, 0)
   }
 
   /** Stops the stream and timers (keeps what was received). */

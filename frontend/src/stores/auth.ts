@@ -42,9 +42,10 @@ export const useAuthStore = defineStore('auth', () => {
     }
   }
 
-  const can = (role: authApi.Role) => computed(() => !!user.value && RANK[user.value.role] >= RANK[role])
-  const canEdit = can('editor')
-  const isAdmin = can('admin')
+  /** Whether the user has this role or a higher one. */
+  const hasRole = (role: authApi.Role) => !!user.value && RANK[user.value.role] >= RANK[role]
+  const canEdit = computed(() => hasRole('editor'))
+  const isAdmin = computed(() => hasRole('admin'))
 
-  return { user, checked, refresh, login, logout, changePassword, canEdit, isAdmin, forget: () => apply(null) }
+  return { user, checked, refresh, login, logout, changePassword, hasRole, canEdit, isAdmin, forget: () => apply(null) }
 })

@@ -2,7 +2,8 @@ import cronstrue from 'cronstrue'
 
 /**
  * Cron helpers for the schedule editor. The server (croniter) is the authority on what is valid;
- * this only reads an expression out loud and offers presets.
+ * this reads an expression out loud, offers presets, and names a field out of range while the
+ * user types, in the same words as the server's 422 (backend/services/scheduler/cron.py).
  *
  * Syntax the server takes: 5 fields (minute hour day-of-month month day-of-week), 6 with seconds
  * first, or one of the macros below.
@@ -51,6 +52,118 @@ export function cronFields(expression: string): string[] | null {
   }
   const parts = text.split(' ')
   return parts.length === 5 || parts.length === 6 ? parts : null
+}
+
+interface FieldRange {
+  low: number
+  high: number
+  /** the range as messages give it (day of week accepts 7 for Sunday but says 0-6) */
+  numbers: string
+  names?: readonly string[]
+}
+const MONTH_NAMES = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'] as const
+const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const
+const FIELD_RANGES: Record<string, FieldRange> = {
+  second: { low: 0, high: 59, numbers: '0-59' },
+  minute: { low: 0, high: 59, numbers: '0-59' },
+  hour: { low: 0, high: 23, numbers: '0-23' },
+  'day of month': { low: 1, high: 31, numbers: '1-31' },
+  month: { low: 1, high: 12, numbers: '1-12', names: MONTH_NAMES },
+  'day of week': { low: 0, high: 7, numbers: '0-6', names: DAY_NAMES },
+}
+const FIELD_NAMES_5 = ['minute', 'hour', 'day of month', 'month', 'day of week']
+const FIELD_NAMES_6 = ['second', ...FIELD_NAMES_5]
+const ALLOWED_CHARS = /^[0-9A-Za-z*,/?#\- ]+$/
+const EQUAL_RANGE = /^([0-9a-z]+)-([0-9a-z]+)(\/\d+)?$/
+const HASHED = /^[hr](\(|\/|$)/
+const DIGITS = /^\d+$/
+
+/** A value quoted as the server's messages quote it ('61'). */
+const quoted = (text: string) => `'${text}'`
+
+class CronProblem extends Error {}
+
+function checkValue(name: string, raw: string): void {
+  const allowed = FIELD_RANGES[name]
+  let value = raw
+  if (name === 'day of month' && (value === 'l' || /^\d+w$/.test(value))) {
+    value = value === 'l' ? '' : value.slice(0, -1)
+    if (!value) return
+  }
+  if (name === 'day of week' && value.includes('#')) {
+    const [day, nth] = value.split('#', 2)
+    if (!DIGITS.test(nth) || Number(nth) < 1 || Number(nth) > 5) {
+      throw new CronProblem(`${name}: in ${day}#${nth}, the week of the month must be 1-5`)
+    }
+    value = day
+  }
+  if (name === 'day of week' && /^l[0-7]$/.test(value)) return
+  if (DIGITS.test(value)) {
+    const number = Number(value)
+    if (number < allowed.low || number > allowed.high) throw new CronProblem(`${name}: ${number} is out of range ${allowed.numbers}`)
+    return
+  }
+  if (allowed.names?.includes(value)) return
+  const shown = allowed.names ? `${allowed.numbers}, ${allowed.names[0]}-${allowed.names[allowed.names.length - 1]}` : allowed.numbers
+  throw new CronProblem(`${name}: ${quoted(value)} is not ${allowed.names ? 'a number or name' : 'a number'} (${shown})`)
+}
+
+function checkItem(name: string, part: string, item: string): void {
+  if (item === '') throw new CronProblem(`${name}: ${quoted(part)} has an empty value (two commas, or one at an end)`)
+  if (HASHED.test(item)) throw new CronProblem(`${name}: ${quoted(part)} uses hashed or random values (H, R), which are not supported`)
+  const equal = EQUAL_RANGE.exec(item)
+  if (equal) {
+    const [, low, high] = equal
+    const same = DIGITS.test(low) && DIGITS.test(high) ? Number(low) === Number(high) : low === high
+    if (same) throw new CronProblem(`${name}: write the single value ${quoted(low)} instead of the range ${quoted(item)}`)
+  }
+  const slash = item.indexOf('/')
+  const base = slash < 0 ? item : item.slice(0, slash)
+  if (slash >= 0) {
+    const step = item.slice(slash + 1)
+    if (!DIGITS.test(step) || Number(step) < 1) throw new CronProblem(`${name}: step ${quoted(step)} must be a whole number of at least 1`)
+  }
+  if (base === '*' || base === '?') return
+  const dash = base.indexOf('-')
+  if (dash >= 0) {
+    const low = base.slice(0, dash)
+    const high = base.slice(dash + 1)
+    if (!low || !high) throw new CronProblem(`${name}: ${quoted(item)} is not a range; write it as low-high, e.g. 1-5`)
+    checkValue(name, low)
+    checkValue(name, high)
+    return
+  }
+  checkValue(name, base)
+}
+
+/**
+ * What is wrong with an expression, in the server's words ("minute: 61 is out of range 0-59"),
+ * or null when it looks fine (or is empty). The editor shows it while typing; the server, which
+ * also knows forms this does not check, still has the last word when saving.
+ */
+export function cronProblem(expression: string): string | null {
+  const text = (expression || '').trim()
+  if (!text) return null
+  if (text.startsWith('@')) {
+    const macro = text.toLowerCase()
+    if (macro === '@reboot') return '@reboot is not supported: schedules fire at times, not when the server starts'
+    return CRON_MACROS[macro] ? null : `unknown macro ${quoted(text)}; use one of ${Object.keys(CRON_MACROS).join(', ')}`
+  }
+  if (!ALLOWED_CHARS.test(text)) return 'cron expression may contain only digits, letters, spaces and * , - / ? #'
+  const parts = text.split(/\s+/)
+  if (parts.length !== 5 && parts.length !== 6) {
+    return `expected 5 fields (minute hour day month weekday), or 6 with seconds first, got ${parts.length}`
+  }
+  const names = parts.length === 6 ? FIELD_NAMES_6 : FIELD_NAMES_5
+  try {
+    parts.forEach((part, index) => {
+      for (const item of part.toLowerCase().split(',')) checkItem(names[index], part, item)
+    })
+  } catch (error) {
+    if (error instanceof CronProblem) return error.message
+    throw error
+  }
+  return null
 }
 
 /**

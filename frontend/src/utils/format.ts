@@ -81,3 +81,47 @@ export function statusLabel(status: string | null | undefined): string {
   if (!status) return 'never run'
   return status.replace(/_/g, ' ')
 }
+
+const DAY = /^(\d{4})-(\d{2})-(\d{2})$/
+
+/** Whether a text is a calendar day `YYYY-MM-DD` that exists (2026-02-30 does not). */
+export function isDay(text: string): boolean {
+  const m = DAY.exec(text)
+  if (!m) return false
+  const date = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]))
+  return date.getFullYear() === Number(m[1]) && date.getMonth() === Number(m[2]) - 1 && date.getDate() === Number(m[3])
+}
+
+/** A local time as ISO 8601 with the browser's UTC offset ("2026-01-31T00:00:00+01:00"), as the API wants. */
+export function isoWithOffset(date: Date): string {
+  const pad = (n: number) => String(Math.floor(Math.abs(n))).padStart(2, '0')
+  const offset = -date.getTimezoneOffset()
+  const sign = offset >= 0 ? '+' : '-'
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
+    `T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}` +
+    `${sign}${pad(offset / 60)}:${pad(offset % 60)}`
+  )
+}
+
+/**
+ * The instants a range of whole local days covers: from the start of `first` up to the start of
+ * the day after `last` (so `last` is included). Either end may be missing.
+ */
+export function dayRange(first: string | null, last: string | null): { since?: string; until?: string } {
+  const start = (day: string, plus = 0) => {
+    const [y, m, d] = day.split('-').map(Number)
+    return isoWithOffset(new Date(y, m - 1, d + plus))
+  }
+  return {
+    since: first && isDay(first) ? start(first) : undefined,
+    until: last && isDay(last) ? start(last, 1) : undefined,
+  }
+}
+
+/** Today as `YYYY-MM-DD` in the browser's zone (or the day `back` days earlier). */
+export function localDay(back = 0, now = new Date()): string {
+  const date = new Date(now.getFullYear(), now.getMonth(), now.getDate() - back)
+  const pad = (n: number) => String(n).padStart(2, '0')
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`
+}

@@ -163,15 +163,32 @@ export function fromDrafts(drafts: ParamDraft[]): { definitions: ParameterDefini
 
 // ---------------------------------------------------------------- run form
 
-/** The run form's starting values: defaults prefilled (a secret's saved default stays hidden). */
-export function initialRunValues(definitions: ParameterDefinition[]): Record<string, unknown> {
+/** A value in a run form or a run's record that stands for "not given" (`null` counts as absent). */
+const absent = (value: unknown) => value === null || value === undefined
+
+/** The text a number field shows for a value ('' for none). */
+function numberText(value: unknown): string {
+  return typeof value === 'number' && Number.isFinite(value) ? String(value) : ''
+}
+
+/**
+ * The run form's starting values. Without `initial`: string, choice, boolean and json fields show
+ * the default; number fields start empty with the default as placeholder (an empty field runs with
+ * the default); a secret's saved default stays hidden. With `initial` (a rerun's values, secrets
+ * masked as `***`), those values come first; a secret still starts empty, meaning "keep it".
+ */
+export function initialRunValues(
+  definitions: ParameterDefinition[],
+  initial: Record<string, unknown> = {},
+): Record<string, unknown> {
   const values: Record<string, unknown> = {}
   for (const d of definitions) {
-    const value = d.default ?? null
+    const given = initial[d.name]
+    const value = absent(given) ? (d.default ?? null) : given
     if (d.type === 'json') values[d.name] = value === null ? '' : JSON.stringify(value, null, 2)
     else if (d.type === 'secret') values[d.name] = ''
-    else if (d.type === 'boolean') values[d.name] = value === null ? false : value
-    else if (d.type === 'integer' || d.type === 'number') values[d.name] = value === null ? undefined : value
+    else if (d.type === 'boolean') values[d.name] = typeof value === 'boolean' ? value : false
+    else if (d.type === 'integer' || d.type === 'number') values[d.name] = absent(given) ? '' : numberText(given)
     else if (d.type === 'file') values[d.name] = null
     else values[d.name] = value === null ? '' : value
   }
@@ -182,7 +199,10 @@ function isEmpty(value: unknown): boolean {
   return value === null || value === undefined || (typeof value === 'string' && value.trim() === '')
 }
 
-/** One form value → the value to send, mirroring the server's coercion. */
+const INTEGER_TEXT = /^[-+]?\d{1,30}$/
+const NUMBER_TEXT = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i
+
+/** One form value → the value to send, mirroring the server's coercion (never rounding). */
 export function coerceRunValue(definition: ParameterDefinition, raw: unknown): Coerced {
   switch (definition.type) {
     case 'string':
@@ -190,14 +210,21 @@ export function coerceRunValue(definition: ParameterDefinition, raw: unknown): C
     case 'file':
       return { ok: true, value: raw === null || raw === undefined ? '' : String(raw) }
     case 'integer': {
-      const n = typeof raw === 'string' ? Number(raw.trim()) : raw
-      return typeof n === 'number' && Number.isInteger(n)
-        ? { ok: true, value: n }
-        : { ok: false, error: 'Enter a whole number' }
+      const text = typeof raw === 'string' ? raw.trim() : raw
+      if (typeof text === 'number' && Number.isSafeInteger(text)) return { ok: true, value: text }
+      if (typeof text === 'string' && INTEGER_TEXT.test(text) && Number.isSafeInteger(Number(text))) {
+        return { ok: true, value: Number(text) }
+      }
+      const shown = typeof text === 'string' || typeof text === 'number' ? ` (not ${text})` : ''
+      return { ok: false, error: `Enter a whole number${shown}` }
     }
     case 'number': {
-      const n = typeof raw === 'string' ? Number(raw.trim()) : raw
-      return typeof n === 'number' && Number.isFinite(n) ? { ok: true, value: n } : { ok: false, error: 'Enter a number' }
+      const text = typeof raw === 'string' ? raw.trim() : raw
+      if (typeof text === 'number' && Number.isFinite(text)) return { ok: true, value: text }
+      if (typeof text === 'string' && NUMBER_TEXT.test(text) && Number.isFinite(Number(text))) {
+        return { ok: true, value: Number(text) }
+      }
+      return { ok: false, error: 'Enter a number, e.g. 2 or 0.5' }
     }
     case 'boolean':
       if (typeof raw === 'boolean') return { ok: true, value: raw }
@@ -217,28 +244,61 @@ export function coerceRunValue(definition: ParameterDefinition, raw: unknown): C
   }
 }
 
+/** What is wrong with a filled-in field as typed (null when it is fine, or empty): shown while typing. */
+export function fieldProblem(definition: ParameterDefinition, raw: unknown): string | null {
+  if (definition.type === 'file' || definition.type === 'boolean' || isEmpty(raw)) return null
+  const result = coerceRunValue(definition, raw)
+  return result.ok ? null : result.error
+}
+
+/** The placeholder of an empty field: what an empty field runs with. */
+export function runPlaceholder(definition: ParameterDefinition, options: { rerun?: boolean } = {}): string {
+  const hasDefault = !absent(definition.default)
+  if (definition.type === 'secret') {
+    if (options.rerun) return 'Empty keeps the value of the original run'
+    return hasDefault ? 'Empty uses the saved secret' : ''
+  }
+  if (options.rerun) return 'Empty keeps the value of the original run'
+  // An optional string cleared on purpose runs with '' (see buildRunParams), not with the default.
+  if (definition.type === 'string' && !definition.required) return ''
+  if (hasDefault && definition.type !== 'json') return `Default: ${choiceText(definition.default as ChoiceValue)}`
+  return ''
+}
+
+export interface BuildOptions {
+  /**
+   * A rerun: an empty field keeps the original run's value (the server has it), so it is never
+   * "required", and file parameters are the original uploads (kept by the server).
+   */
+  rerun?: boolean
+}
+
 /**
- * The `params` object for an execute call, and per-parameter errors. An empty optional field is
- * left out, so the server applies the saved default (always so for secrets and files).
+ * The `params` object for an execute call, and per-parameter errors. An empty field is left out
+ * (so the server applies the default; a required parameter with a default is satisfied by it),
+ * except a string with a default cleared on purpose, sent as ''. A boolean is always sent: the
+ * switch has no "unset", and an optional boolean without a default is false on the server too.
  */
 export function buildRunParams(
   definitions: ParameterDefinition[],
   values: Record<string, unknown>,
   files: Record<string, File | null | undefined> = {},
+  options: BuildOptions = {},
 ): { params: Record<string, unknown>; errors: FieldErrors } {
   const params: Record<string, unknown> = {}
   const errors: FieldErrors = {}
   for (const d of definitions) {
-    const hasDefault = d.default !== null && d.default !== undefined
+    const hasDefault = !absent(d.default)
     if (d.type === 'file') {
-      if (!files[d.name] && d.required) errors[d.name] = 'Choose a file'
+      if (!options.rerun && !files[d.name] && d.required) errors[d.name] = 'Choose a file'
       continue
     }
     const raw = values[d.name]
     const empty = d.type === 'string' ? raw === '' || raw === null || raw === undefined : isEmpty(raw)
     if (empty) {
-      if (d.type === 'secret' ? d.required && !hasDefault : d.required) errors[d.name] = 'This parameter is required'
-      else if (d.type === 'string' && hasDefault && raw === '') params[d.name] = '' // cleared on purpose
+      if (options.rerun) continue
+      if (d.required && !hasDefault) errors[d.name] = 'This parameter is required'
+      else if (d.type === 'string' && hasDefault && !d.required && raw === '') params[d.name] = '' // cleared on purpose
       continue
     }
     const result = coerceRunValue(d, raw)
@@ -246,6 +306,19 @@ export function buildRunParams(
     else errors[d.name] = result.error
   }
   return { params, errors }
+}
+
+/**
+ * The values of a rerun that differ from the original run's: only these are sent, so what the
+ * user left alone (masked secrets included) runs as it did.
+ */
+export function changedParams(params: Record<string, unknown>, original: Record<string, unknown>): Record<string, unknown> {
+  const changed: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(params)) {
+    const before = original[name]
+    if (absent(before) || JSON.stringify(before) !== JSON.stringify(value)) changed[name] = value
+  }
+  return changed
 }
 
 /** A server message without the `field: ` prefix and pydantic's "Value error, " noise. */

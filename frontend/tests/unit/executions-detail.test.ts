@@ -124,7 +124,7 @@ describe('LogPager', () => {
     await flushPromises()
     expect(wrapper.findAll('.log-line').map((l) => l.text())).toEqual(['at 30', 'at 40'])
     expect(wrapper.find('.log-err').exists()).toBe(true)
-    expect(wrapper.text()).toContain('The live log below continues from here.')
+    expect(wrapper.text()).toContain('The log below continues from here.')
     expect(wrapper.find('[data-test=log-pager-next]').attributes('disabled')).toBeDefined()
     const previous = wrapper.findAll('button').find((b) => b.text() === 'Previous')!
     await previous.trigger('click')

@@ -131,8 +131,8 @@ describe('run form', () => {
   it('prefills defaults, keeping a saved secret hidden', () => {
     expect(initialRunValues(defs)).toEqual({
       who: 'world',
-      count: undefined,
-      ratio: 0.5,
+      count: '',
+      ratio: '', // shown as the placeholder "Default: 0.5"; an empty field runs with it
       dry: true,
       mode: '',
       cfg: '{\n  "k": 1\n}',
@@ -142,11 +142,11 @@ describe('run form', () => {
   })
 
   it('builds params and leaves empty optional fields to the server defaults', () => {
-    const values = { ...initialRunValues(defs), count: 3 }
+    const values = { ...initialRunValues(defs), count: '3' }
     const file = new File(['x'], 'in.csv')
     const { params, errors } = buildRunParams(defs, values, { input: file })
     expect(errors).toEqual({})
-    expect(params).toEqual({ who: 'world', count: 3, ratio: 0.5, dry: true, cfg: { k: 1 } })
+    expect(params).toEqual({ who: 'world', count: 3, dry: true, cfg: { k: 1 } })
   })
 
   it('names each missing or malformed value', () => {

@@ -31,6 +31,7 @@ function script(partial: Partial<Script> = {}): Script {
     retry_delay_seconds: 0, enabled: true, sandbox_network: true, run_as_user: null, version: 1, revision: 1,
     limits: { memory_mb: null, cpu_seconds: null, file_size_mb: null, open_files: null, processes: null },
     created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z', last_run: null,
+    notifications: [], on_success: [], on_failure: [], variables: [],
     ...partial,
   }
 }
@@ -96,11 +97,18 @@ describe('ScriptSettings run-as field', () => {
     wrapper?.unmount()
     wrapper = null
     document.body.innerHTML = ''
+    vi.unstubAllGlobals()
   })
 
   function mountSettings(props: { canSetRunAs?: boolean; readonly?: boolean; errors?: Record<string, string> }, value = '') {
     const form = ref({ ...emptyForm(), run_as_user: value })
-    wrapper = mount(ScriptSettings, { props: { form: form.value, errors: {}, ...props }, attachTo: document.body })
+    // the notification, chain and variable pickers under the run settings load their lists
+    vi.stubGlobal('fetch', vi.fn(async () => new Response(JSON.stringify({ items: [], total: 0 }), { headers: { 'Content-Type': 'application/json' } })))
+    wrapper = mount(ScriptSettings, {
+      props: { form: form.value, errors: {}, ...props },
+      global: { plugins: [createPinia()] },
+      attachTo: document.body,
+    })
     return form
   }
 

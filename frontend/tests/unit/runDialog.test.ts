@@ -21,6 +21,7 @@ function script(parameters: ParameterDefinition[]): Script {
     retry_delay_seconds: 0, enabled: true, sandbox_network: true, run_as_user: null, version: 2, revision: 2,
     limits: { memory_mb: null, cpu_seconds: null, file_size_mb: null, open_files: null, processes: null },
     created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
+    notifications: [], on_success: [], on_failure: [], variables: [],
   }
 }
 
@@ -30,6 +31,31 @@ function reply(status: number, body: unknown) {
     headers: { 'Content-Type': status >= 400 ? 'application/problem+json' : 'application/json' },
   })
 }
+
+type Handler = (init: RequestInit, url: string) => Response | Promise<Response>
+
+/**
+ * A fetch that answers the dialog's reads (the script, its versions) from `parameters`, and hands
+ * every other call to `post` (a run or rerun).
+ */
+function serve(parameters: ParameterDefinition[], post: Handler, versions = [{ number: 2, current: true }]) {
+  const mock = vi.fn(async (url: string, init: RequestInit = {}) => {
+    if ((init.method || 'GET') === 'GET') {
+      if (url === '/api/scripts/5') return reply(200, script(parameters))
+      if (url === '/api/scripts/5/versions') {
+        const items = versions.map((v) => ({ ...v, message: '', created_at: '2026-01-01T00:00:00Z', author: 'ann' }))
+        return reply(200, { items, total: items.length })
+      }
+      return reply(404, { title: 'Not found', status: 404, detail: `no ${url}` })
+    }
+    return post(init, url)
+  })
+  vi.stubGlobal('fetch', mock)
+  return mock
+}
+/** The calls that were not the dialog's reads. */
+const posts = (mock: ReturnType<typeof serve>) =>
+  mock.mock.calls.filter(([, init]) => (init?.method || 'GET') !== 'GET') as unknown as [string, RequestInit][]
 
 const $ = (selector: string) => document.body.querySelector(selector) as HTMLElement | null
 
@@ -70,6 +96,7 @@ afterEach(() => {
 
 describe('RunDialog', () => {
   it('renders a type-aware field per parameter with defaults, required marks and help', async () => {
+    serve(PARAMS, () => reply(500, {}))
     await open()
     expect(($('[data-test="run-param-who"] input') as HTMLInputElement).value).toBe('world')
     expect($('[data-test="run-param-count"] input')).not.toBeNull()
@@ -80,22 +107,20 @@ describe('RunDialog', () => {
   })
 
   it('checks required values before calling the server', async () => {
-    const fetchMock = vi.fn()
-    vi.stubGlobal('fetch', fetchMock)
+    const fetchMock = serve(PARAMS, () => reply(500, {}))
     await open()
     await submit()
-    expect(fetchMock).not.toHaveBeenCalled()
+    expect(posts(fetchMock)).toEqual([])
     expect(document.body.textContent).toContain('This parameter is required')
   })
 
   it('submits JSON params and opens the new execution', async () => {
-    const fetchMock = vi.fn(async () => reply(202, { id: 77, status: 'queued' }))
-    vi.stubGlobal('fetch', fetchMock)
+    const fetchMock = serve(PARAMS, () => reply(202, { id: 77, status: 'queued' }))
     await open()
     type('[data-test="run-param-count"] input', '3')
     await flushPromises()
     await submit()
-    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit]
+    const [url, init] = posts(fetchMock)[0]
     expect(url).toBe('/api/scripts/5/execute')
     expect(JSON.parse(init.body as string)).toEqual({ params: { who: 'world', count: 3, verbose: false } })
     expect(push).toHaveBeenCalledWith('/executions/77')
@@ -103,9 +128,9 @@ describe('RunDialog', () => {
   })
 
   it('shows a 422 naming a parameter under that field', async () => {
-    vi.stubGlobal('fetch', vi.fn(async () =>
+    serve(PARAMS, () =>
       reply(422, { title: 'Invalid input', status: 422, detail: 'params.count: must be below 10', field: 'params.count' }),
-    ))
+    )
     await open()
     type('[data-test="run-param-count"] input', '30')
     await flushPromises()
@@ -114,20 +139,20 @@ describe('RunDialog', () => {
     expect(item.classList.contains('is-error')).toBe(true)
     expect(item.textContent).toContain('Must be below 10')
     expect(push).not.toHaveBeenCalled()
+    expect(wrapper!.emitted('update:modelValue')).toBeUndefined() // the dialog stays open
   })
 
   it('shows other errors above the buttons', async () => {
-    vi.stubGlobal('fetch', vi.fn(async () =>
+    serve([def({ name: 'who' })], () =>
       reply(409, { title: 'Conflict', status: 409, detail: "Script 'report' is disabled", field: 'enabled' }),
-    ))
+    )
     await open([def({ name: 'who' })])
     await submit()
     expect($('[data-test="run-error"]')?.textContent).toContain('disabled')
   })
 
   it('sends multipart with the file under the parameter name', async () => {
-    const fetchMock = vi.fn(async () => reply(202, { id: 78, status: 'queued' }))
-    vi.stubGlobal('fetch', fetchMock)
+    const fetchMock = serve([def({ name: 'data', type: 'file', required: true })], () => reply(202, { id: 78, status: 'queued' }))
     await open([def({ name: 'data', type: 'file', required: true })])
     const input = $('[data-test="run-param-data"] input[type="file"]') as HTMLInputElement
     const file = new File(['a,b\n'], 'data.csv', { type: 'text/csv' })
@@ -135,7 +160,7 @@ describe('RunDialog', () => {
     input.dispatchEvent(new Event('change', { bubbles: true }))
     await flushPromises()
     await submit()
-    const init = (fetchMock.mock.calls[0] as unknown as [string, RequestInit])[1]
+    const init = posts(fetchMock)[0][1]
     const form = init.body as FormData
     expect(form.get('params')).toBe('{}')
     expect((form.get('data') as File).name).toBe('data.csv')

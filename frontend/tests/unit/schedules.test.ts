@@ -48,6 +48,8 @@ const schedule: api.Schedule = {
   enabled: true,
   overlap_policy: 'skip',
   misfire_grace_seconds: 60,
+  version: null,
+  notifications: [],
   last_run_at: null,
   last_status: null,
   next_run_at: '2026-11-25T02:00:00+01:00',
@@ -93,6 +95,8 @@ describe('schedules API module', () => {
       enabled: true,
       overlap_policy: 'skip',
       misfire_grace_seconds: 60,
+      version: null,
+      notifications: [],
     })
     expect(calls[4].body).toEqual({ enabled: false })
   })
@@ -185,7 +189,9 @@ describe('CronInput', () => {
     const wrapper = mount(CronInput, { props: { modelValue: '0 9 * * 1-5' } })
     expect(wrapper.get('[data-test=cron-description]').text()).toBe('At 09:00, Monday through Friday')
     await wrapper.setProps({ modelValue: 'nonsense' })
-    expect(wrapper.get('[data-test=cron-description]').text()).toContain('Cannot read')
+    expect(wrapper.get('[data-test=cron-description]').text()).toBe(
+      'expected 5 fields (minute hour day month weekday), or 6 with seconds first, got 1',
+    )
     await wrapper.get('[data-test=cron-input] input').setValue('*/10 * * * * *')
     expect(wrapper.emitted('update:modelValue')?.at(-1)).toEqual(['*/10 * * * * *'])
   })

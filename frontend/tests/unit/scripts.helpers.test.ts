@@ -13,6 +13,7 @@ function script(partial: Partial<Script>): Script {
     retry_delay_seconds: 0, enabled: true, sandbox_network: true, run_as_user: null, version: 1, revision: 1,
     limits: { memory_mb: null, cpu_seconds: null, file_size_mb: null, open_files: null, processes: null },
     created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z', last_run: null,
+    notifications: [], on_success: [], on_failure: [], variables: [],
     ...partial,
   }
 }

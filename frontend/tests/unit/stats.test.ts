@@ -95,7 +95,8 @@ describe('DashboardView', () => {
     exit_code: 1, result: null, error: 'Traceback (most recent call last):\n  boom', queued_at: '2026-11-20T10:00:00Z',
     started_at: '2026-11-20T10:00:01Z', finished_at: '2026-11-20T10:00:02Z', duration_ms: 1000, peak_memory_kb: null,
     cpu_time_ms: null, attempt: 1, retry_of_id: null, rerun_of_id: null, schedule_id: null, progress: null,
-    progress_message: null, sandboxed: false, created_by: null,
+    progress_message: null, sandboxed: false, created_by: null, next_attempt_id: null,
+    upstream_execution_id: null, downstream: [], variables: [],
   }
 
   function setVisibility(state: 'visible' | 'hidden') {

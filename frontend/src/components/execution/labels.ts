@@ -2,13 +2,16 @@
 import type { ExecutionTrigger } from '@/api/executions'
 import { statusLabel } from '@/utils/format'
 
+/** Where a run came from, in the words of someone who did not write the API: "manual" means the web app. */
 const TRIGGER_LABELS: Record<ExecutionTrigger, string> = {
-  manual: 'Manual',
+  manual: 'Web app',
+  api: 'API (token)',
+  cli: 'Command line',
   schedule: 'Schedule',
-  webhook: 'Webhook',
   retry: 'Retry',
   rerun: 'Re-run',
-  api: 'API',
+  webhook: 'Webhook',
+  chain: 'Chain',
 }
 
 export function triggerLabel(trigger: string): string {

@@ -1,7 +1,8 @@
 /** How FileBrowser previews a workspace file, from its name (the server sends the same types inline). */
 import type { FileEntry } from '@/api/executions'
 
-export type PreviewKind = 'image' | 'json' | 'text' | 'none'
+/** `table`: CSV/TSV; `html`: rendered in a sandboxed frame (or as source) */
+export type PreviewKind = 'image' | 'json' | 'table' | 'html' | 'text' | 'none'
 
 const IMAGES = new Set(['png', 'jpg', 'jpeg', 'gif', 'webp'])
 const TEXT = new Set([
@@ -20,6 +21,8 @@ export function previewKind(entry: Pick<FileEntry, 'path' | 'is_symlink' | 'is_d
   const ext = extension(entry.path)
   if (IMAGES.has(ext)) return 'image'
   if (ext === 'json') return 'json'
+  if (ext === 'csv' || ext === 'tsv') return 'table'
+  if (ext === 'html' || ext === 'htm') return 'html'
   if (TEXT.has(ext) || ext === '') return 'text' // no extension: try, and refuse if it looks binary
   return 'none'
 }

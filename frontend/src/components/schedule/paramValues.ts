@@ -99,6 +99,21 @@ export function staleParams(definitions: ParameterDefinition[], params: ParamVal
 /** How the script's default reads in a placeholder. */
 export function defaultText(def: ParameterDefinition): string {
   if (def.type === 'secret') return def.default ? 'the script default (hidden)' : 'none'
-  if (def.default === undefined || def.default === null) return def.required ? 'none — required' : 'none'
+  if (def.default === undefined || def.default === null) {
+    // the same rule as a run: an optional boolean nobody set is false (a checkbox has no "unset")
+    if (def.type === 'boolean' && !def.required) return 'false'
+    return def.required ? 'none — required' : 'none'
+  }
   return typeof def.default === 'string' ? def.default : JSON.stringify(def.default)
+}
+
+/**
+ * The placeholder of an empty field, which is what a fire runs with: "Default: 3" (a required
+ * parameter with a default is satisfied by it, as in the run form), "Required" when there is
+ * nothing to fall back on.
+ */
+export function paramPlaceholder(def: ParameterDefinition): string {
+  const hasDefault = def.default !== undefined && def.default !== null
+  if (def.required && !hasDefault && def.type !== 'secret') return 'Required'
+  return `Default: ${defaultText(def)}`
 }

@@ -1,4 +1,6 @@
+import type { Subscription } from '@/api/notifications'
 import type { OverlapPolicy, ParamValues, Schedule, ScheduleInput } from '@/api/schedules'
+import { copySubscriptions, subscriptionProblems } from '@/components/notifications/subscriptions'
 
 /** The editable part of a schedule as the form holds it. */
 export interface ScheduleFormState {
@@ -10,6 +12,10 @@ export interface ScheduleFormState {
   enabled: boolean
   overlap_policy: OverlapPolicy
   misfire_grace_seconds: number
+  /** The pinned script version it runs; null = the script's current version when it fires. */
+  version: number | null
+  /** Which notification channels hear of its runs, on which events. */
+  notifications: Subscription[]
 }
 
 export const OVERLAP_POLICIES: { value: OverlapPolicy; label: string; help: string }[] = [
@@ -27,6 +33,8 @@ export function emptyScheduleForm(scriptId: number | null = null): ScheduleFormS
     enabled: true,
     overlap_policy: 'skip',
     misfire_grace_seconds: 60,
+    version: null,
+    notifications: [],
   }
 }
 
@@ -39,6 +47,9 @@ export function formFromSchedule(schedule: Schedule): ScheduleFormState {
     enabled: schedule.enabled,
     overlap_policy: schedule.overlap_policy,
     misfire_grace_seconds: schedule.misfire_grace_seconds,
+    // absent in answers from a server before issue 15
+    version: schedule.version ?? null,
+    notifications: copySubscriptions(schedule.notifications),
   }
 }
 
@@ -50,6 +61,7 @@ export function validateScheduleForm(state: ScheduleFormState): Record<string, s
   if (!state.cron.trim()) errors.cron = 'Enter a cron expression or pick a preset.'
   const grace = state.misfire_grace_seconds
   if (!Number.isInteger(grace) || grace < 1) errors.misfire_grace_seconds = 'At least 1 second.'
+  Object.assign(errors, subscriptionProblems(state.notifications))
   return errors
 }
 
@@ -63,5 +75,13 @@ export function toScheduleInput(state: ScheduleFormState, params: ParamValues): 
     enabled: state.enabled,
     overlap_policy: state.overlap_policy,
     misfire_grace_seconds: state.misfire_grace_seconds,
+    version: state.version,
+    notifications: copySubscriptions(state.notifications),
   }
+}
+
+/** The fields of a server problem the form shows at a field (`notifications.0.channel_id` included). */
+export function isScheduleField(field: string): boolean {
+  const head = field.split('.')[0]
+  return head === 'params' || head === 'notifications' || head in emptyScheduleForm()
 }

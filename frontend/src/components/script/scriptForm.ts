@@ -1,6 +1,9 @@
 /** The editor's form model: from a script, to the API's input, dirty snapshots and server errors. */
 import { ProblemError } from '@/api/http'
 import type { ConcurrencyPolicy, Language, Script, ScriptInput, ScriptLimits } from '@/api/scripts'
+import type { Subscription } from '@/api/notifications'
+import type { Health } from '@/api/system'
+import { copySubscriptions, subscriptionProblems } from '@/components/notifications/subscriptions'
 import { cleanMessage, fromDrafts, normalizeField, toDraft, type FieldErrors, type ParamDraft } from '@/utils/params'
 
 export interface ScriptForm {
@@ -22,6 +25,13 @@ export interface ScriptForm {
   sandbox_network: boolean
   /** The account the runs use; '' = the server's default. Only admins may change it. */
   run_as_user: string
+  /** Which notification channels hear of its runs, on which events. */
+  notifications: Subscription[]
+  /** Scripts started when a run succeeds / fails (ids). */
+  on_success: number[]
+  on_failure: number[]
+  /** Names of the shared variables its runs receive. */
+  variables: string[]
 }
 
 export const LANGUAGES: { value: Language; label: string }[] = [
@@ -70,6 +80,10 @@ export function emptyForm(language: Language = 'python'): ScriptForm {
     limits: { ...NO_LIMITS },
     sandbox_network: true,
     run_as_user: '',
+    notifications: [],
+    on_success: [],
+    on_failure: [],
+    variables: [],
   }
 }
 
@@ -92,6 +106,11 @@ export function formFromScript(script: Script): ScriptForm {
     limits: { ...NO_LIMITS, ...(script.limits || {}) },
     sandbox_network: script.sandbox_network,
     run_as_user: script.run_as_user ?? '',
+    // absent in answers from a server before issue 15
+    notifications: copySubscriptions(script.notifications),
+    on_success: [...(script.on_success ?? [])],
+    on_failure: [...(script.on_failure ?? [])],
+    variables: [...(script.variables ?? [])],
   }
 }
 
@@ -150,7 +169,12 @@ export function formToInput(form: ScriptForm, options: InputOptions = {}): { inp
     enabled: form.enabled,
     limits,
     sandbox_network: form.sandbox_network,
+    notifications: copySubscriptions(form.notifications),
+    on_success: [...form.on_success],
+    on_failure: [...form.on_failure],
+    variables: [...form.variables],
   }
+  Object.assign(errors, subscriptionProblems(form.notifications))
   if (options.canSetRunAs) {
     const problem = runAsProblem(form.run_as_user)
     if (problem) errors.run_as_user = problem
@@ -172,4 +196,15 @@ export function problemToErrors(error: unknown): FieldErrors | null {
 }
 
 export const SETTINGS_FIELDS =
-  /^(timeout_seconds|max_concurrent|concurrency_policy|max_retries|retry_delay_seconds|limits|sandbox_network|run_as_user)/
+  /^(timeout_seconds|max_concurrent|concurrency_policy|max_retries|retry_delay_seconds|limits|sandbox_network|run_as_user|notifications|on_success|on_failure|variables)/
+
+/**
+ * Why "Network in the sandbox" does nothing on this server, or '' when it does (or when the health
+ * is unknown). Only the bwrap sandbox can take the network away; without it runs always have it.
+ */
+export function sandboxNetworkNote(health: Pick<Health, 'sandbox'> | null | undefined): string {
+  const sandbox = health?.sandbox
+  if (!sandbox || sandbox.mode === 'bwrap') return ''
+  return 'No effect on this server: it runs scripts without a sandbox, so runs always have the network. ' +
+    'The setting is kept, and applies if the server is switched to the bwrap sandbox.'
+}
