@@ -10,6 +10,7 @@ from pathlib import Path
 
 import requests
 from playwright.sync_api import Page, Response, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import ADMIN_PASSWORD, Server
 
@@ -134,10 +135,16 @@ def test_a_newcomers_first_hour(page: Page, server: Server, tmp_path: Path) -> N
     page.locator("[data-test=new-schedule]").click()
     page.locator("[data-test=schedule-name] input").fill("every minute")
     _choose(page, "schedule-script", "newcomer report")
+    expect(page.get_by_role("link", name="Open the script")).to_have_attribute("href", f"/scripts/{script_id}")
     page.locator("[data-test=cron-input] input").fill("* * * * *")
     expect(page.locator("[data-test=cron-description]")).to_contain_text("Every minute")
+    expect(page.locator("[data-test=cron-preview] li").first).to_be_visible()
     page.locator("[data-test=save-schedule]").click()
-    page.wait_for_url(re.compile(r"/schedules/\d+$"))
+    try:
+        page.wait_for_url(re.compile(r"/schedules/\d+$"))
+    except PlaywrightTimeout as error:  # say what the form said instead of only "timeout"
+        said = page.locator(".el-form-item__error, .el-message, .el-alert").all_inner_texts()
+        raise AssertionError(f"the schedule was not created; the page says: {said}") from error
     schedule_id = int(page.url.rsplit("/", 1)[1])
 
     deadline = time.monotonic() + FIRE_SECONDS
