@@ -101,6 +101,7 @@ def _register_blueprints(app: OpenAPI) -> None:
 
 def _register_services(app: OpenAPI, settings: Settings) -> None:
     """Long-lived services live on ``app.extensions``; the server or a test starts them."""
+    from backend.services import runstatus
     from backend.services.chains import start_chained
     from backend.services.executions import schedule_retry
     from backend.services.executor.containment import harden_home
@@ -120,6 +121,8 @@ def _register_services(app: OpenAPI, settings: Settings) -> None:
     # next scripts of a chain start (after the retry: a superseded attempt starts none), notifications
     app.extensions["scriptman.run_end_listeners"] = [
         schedule_retry,
+        # live log streams end now (after the retry, so their `end` names it), not at a status poll
+        lambda execution, _script: runstatus.announce(execution.id),
         lambda execution, _script: on_execution_finished(execution),
         start_chained,
         notify_run_end,  # after the retry: a superseded attempt notifies nobody; only queues rows

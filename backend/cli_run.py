@@ -59,7 +59,9 @@ def run_script(app, name: str, pairs: tuple[str, ...], version: int | None = Non
 
     final: dict[str, Any] = {"status": ExecutionStatus.FAILED.value, "exit_code": None}
     log_path = str(workspace.run_paths(settings, execution_id).log)
-    for event in logstream.events(log_path, 0, lookup):
+    for event in logstream.events(
+        log_path, 0, lookup, execution_id=execution_id, watch=settings.log_follow == "inotify"
+    ):
         if event.kind == "record" and event.record is not None:
             record = event.record
             stream = sys.stderr if record.stream in ("err", "sys") else sys.stdout

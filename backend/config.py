@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     max_result_bytes: int = Field(default=1_000_000, ge=1)
     max_log_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_line_bytes: int = Field(default=64 * 1024, ge=256)
+    # how a live log stream learns that the log grew: inotify (at once; falls back to the poll where
+    # inotify is missing or refuses), or a 100 ms poll of the file (e.g. a log folder on a network
+    # filesystem written from another machine, where inotify sees nothing)
+    log_follow: Literal["inotify", "poll"] = "inotify"
     retention_days: int = Field(default=30, ge=0)
     retention_per_script: int = Field(default=100, ge=0)
     retention_fires_per_schedule: int = Field(default=1000, ge=0)

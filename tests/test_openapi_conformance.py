@@ -247,8 +247,8 @@ def test_the_log_stream_is_documented_as_server_sent_events() -> None:
     ok = DOCUMENT["paths"]["/api/executions/{execution_id}/logs/stream"]["get"]["responses"]["200"]
     assert list(ok["content"]) == ["text/event-stream"]
     event = ok["content"]["text/event-stream"]["schema"]  # OpenAPI 3.1: the schema describes one event
-    assert event["properties"]["event"]["enum"] == ["log", "progress", "status", "end"]
-    for words in ("`log`", "`progress`", "`status`", "`end`", "Last-Event-ID", "byte offset"):
+    assert event["properties"]["event"]["enum"] == ["log", "logs", "progress", "status", "end"]
+    for words in ("`log`", "`logs`", "batch=true", "`progress`", "`status`", "`end`", "Last-Event-ID", "byte offset"):
         assert words in ok["description"]
 
 

@@ -29,11 +29,13 @@ STREAM_200 = {
         "A Server-Sent Events stream (`text/event-stream`), first `retry: 2000`, then events whose `data` is "
         "one JSON object:\n\n"
         "- `log`: a log record `{offset, time, stream, text}`;\n"
+        "- `logs` (only with `batch=true`): several log records that were waiting, as one JSON array; its "
+        "`id` is the offset after the last of them;\n"
         "- `progress`: a progress report the script printed (its JSON, or `{text}`);\n"
         "- `status`: the execution (as `GET /api/executions/{id}`) whenever its status changes;\n"
         "- `end`: the last event, `{...execution, offset}` once the run ended and the log is drained "
         '(or `{status: "deleted", offset}`); the server then closes the stream.\n\n'
-        "`log` and `progress` events have an `id`: the byte offset just after the record. Reconnect with "
+        "`log`, `logs` and `progress` events have an `id`: the byte offset just after the record. Reconnect with "
         "`Last-Event-ID` (or `?offset=`) to resume exactly after it. A `: keepalive` comment is sent every 15 s "
         "of silence."
     ),
@@ -45,12 +47,12 @@ STREAM_200 = {
                 "type": "object",
                 "required": ["event", "data"],
                 "properties": {
-                    "event": {"type": "string", "enum": ["log", "progress", "status", "end"]},
+                    "event": {"type": "string", "enum": ["log", "logs", "progress", "status", "end"]},
                     "data": {
                         "type": "string",
-                        "description": "One JSON object",
+                        "description": "One JSON object (a JSON array for `logs`)",
                         "contentMediaType": "application/json",
-                        "contentSchema": {"type": "object"},
+                        "contentSchema": {"type": ["object", "array"]},
                     },
                     "id": {"type": "string", "pattern": "^[0-9]+$", "description": "Byte offset after the record"},
                     "retry": {"type": "integer", "description": "Reconnection delay in ms"},
@@ -133,7 +135,10 @@ def stream_logs(path: ExecutionPath, query: StreamQuery) -> Response:
             finally:
                 db.session.remove()
 
-    response = Response(logstream.to_sse(logstream.events(log_path, offset, lookup)), mimetype="text/event-stream")
+    followed = logstream.events(
+        log_path, offset, lookup, execution_id=execution_id, batch=query.batch, watch=settings().log_follow == "inotify"
+    )
+    response = Response(logstream.to_sse(followed), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -38,6 +38,11 @@ class LogSearchQuery(BaseModel):
 
 class StreamQuery(BaseModel):
     offset: int | None = Field(default=None, ge=0, le=2**53, description="Resume from this byte offset")
+    batch: bool = Field(
+        default=False,
+        description="Send the log records that are waiting together as one `logs` event (a JSON array) "
+        "instead of one `log` event each",
+    )
 
 
 class LogRecord(ResponseModel):

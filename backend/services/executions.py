@@ -24,7 +24,7 @@ from backend.extensions import db
 from backend.models import ACTIVE_STATUSES, Execution, ExecutionStatus, Script, Trigger, User
 from backend.models.types import utcnow
 from backend.services import params as params_service
-from backend.services import versions
+from backend.services import runstatus, versions
 from backend.services.auth.users import normalise_username
 from backend.services.cleanup import forget_executions, remove_execution_files
 from backend.services.executor import process, workspace
@@ -207,7 +207,9 @@ def cancel(execution_id: int) -> Execution:
         db.session.execute(update(Execution).where(Execution.id == execution_id).values(cancel_requested=True))
     db.session.commit()
     db.session.refresh(execution)
-    if not dropped:
+    if dropped:
+        runstatus.announce(execution_id)  # its log followers end now, not at their next status check
+    else:
         process.signal_supervisor(execution.pid, execution.pid_started_at)
     return execution
 
@@ -223,6 +225,7 @@ def delete(execution_id: int) -> None:
     db.session.delete(execution)
     db.session.commit()
     remove_execution_files([execution_id])
+    runstatus.announce(execution_id)  # a follower still open ends with "deleted"
 
 
 @dataclass

@@ -25,9 +25,8 @@ import errno
 import os
 import signal
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 MOUNT_ROOT = "/sys/fs/cgroup"
 PARENT_NAME = "scriptman"
@@ -39,12 +38,13 @@ EMPTY_WAIT_SECONDS = 1.0
 POLL_SECONDS = 0.01
 
 
-@dataclass(frozen=True)
-class Layout:
+# NamedTuple, not a dataclass: the supervisor imports this module, and `dataclasses` (inspect, ast, …)
+# added ~18 ms to every run's start.
+class Layout(NamedTuple):
     """Where run cgroups go: ``parents`` maps a hierarchy (v1 controller, or ``unified``) to a folder."""
 
     version: int
-    parents: dict[str, str] = field(default_factory=dict)
+    parents: dict[str, str]
 
     def as_dict(self) -> dict[str, Any]:
         return {"version": self.version, "parents": dict(self.parents)}
@@ -57,8 +57,7 @@ class Layout:
         return RunCgroup(self.version, {key: str(Path(parent) / name) for key, parent in self.parents.items()})
 
 
-@dataclass(frozen=True)
-class Detection:
+class Detection(NamedTuple):
     layout: Layout | None
     detail: str
 
@@ -147,8 +146,7 @@ def _prepare_v1(root: Path, own: dict[str, str]) -> Layout:
     return Layout(1, parents)
 
 
-@dataclass(frozen=True)
-class RunCgroup:
+class RunCgroup(NamedTuple):
     """One run's cgroup: one folder (v2) or one per hierarchy (v1)."""
 
     version: int

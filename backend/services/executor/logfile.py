@@ -12,8 +12,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 STREAMS = ("out", "err", "sys", "prg")
 MASK = "***"
@@ -31,8 +30,9 @@ def format_record(stream: str, text: str, now: float | None = None) -> bytes:
     return f"{timestamp(now)} {stream} {clean}\n".encode("utf-8", errors="replace")
 
 
-@dataclass(frozen=True)
-class Record:
+# NamedTuple, not a dataclass: the supervisor imports this module, and `dataclasses` (inspect, ast, …)
+# added ~18 ms to every run's start.
+class Record(NamedTuple):
     offset: int  # byte offset where the record starts
     next_offset: int  # byte offset just after it
     time: str

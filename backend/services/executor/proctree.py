@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 PR_SET_CHILD_SUBREAPER = 36
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -33,8 +33,9 @@ def become_subreaper() -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class Proc:
+# NamedTuple, not a dataclass: the supervisor imports this module, and `dataclasses` (inspect, ast, …)
+# added ~18 ms to every run's start.
+class Proc(NamedTuple):
     pid: int
     ppid: int
     pgid: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
+import select
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -25,6 +25,7 @@ from backend.services import params as params_service
 from backend.services import variables as variables_service
 from backend.services import versions
 from backend.services.executor import containment, environments, limits, process, sandbox, workspace
+from backend.services.executor.claim import new_cookie
 from backend.services.executor.logfile import LogWriter, Masker, read_records
 
 log = logging.getLogger(__name__)
@@ -164,19 +165,46 @@ def _wait_recording_progress(app: Flask, execution_id: int, popen: subprocess.Po
     log_path = str(workspace.run_paths(settings, execution_id).log)
     offset = 0
     done = False
-    while not done:
-        try:
-            popen.wait(timeout=PROGRESS_POLL_SECONDS)
-            done = True
-        except subprocess.TimeoutExpired:
-            pass
-        latest = None
-        for record in read_records(log_path, offset, limit=10_000):
-            offset = record.next_offset
-            if record.stream == "prg":
-                latest = record
-        if latest is not None:
-            _store_progress(app, execution_id, latest.text)
+    pidfd = _open_pidfd(popen.pid)
+    try:
+        while not done:
+            done = _wait_exit(popen, pidfd, PROGRESS_POLL_SECONDS)
+            latest = None
+            for record in read_records(log_path, offset, limit=10_000):
+                offset = record.next_offset
+                if record.stream == "prg":
+                    latest = record
+            if latest is not None:
+                _store_progress(app, execution_id, latest.text)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _open_pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd (Linux < 5.3): the polling wait below
+        return None
+
+
+def _wait_exit(popen: subprocess.Popen[bytes], pidfd: int | None, timeout: float) -> bool:
+    """True once the supervisor has exited (and is reaped), False after ``timeout``.
+
+    ``Popen.wait(timeout)`` polls with sleeps growing to 50 ms, which every run paid after its end;
+    a pidfd becomes readable the moment the process exits, so ``select`` on it wakes at once.
+    """
+    if pidfd is not None and popen.returncode is None:
+        readable, _, _ = select.select([pidfd], [], [], timeout)
+        if not readable:
+            return False
+        popen.wait()  # exited: this reaps it without waiting
+        return True
+    try:
+        popen.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def _store_progress(app: Flask, execution_id: int, text: str) -> None:
@@ -208,9 +236,14 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes
     secret_values = run_secrets(execution, values, shared_secrets)
     masker = Masker(secret_values)
     upstream, upstream_note = upstream_env(execution)
-    execution.cookie = f"x{execution_id}-{secrets.token_hex(8)}"
-    execution.variables = [name for name in declared if name in shared]  # names only, never values
-    db.session.commit()
+    # The claim set the cookie. The shared variables the run receives (names only, never values) are
+    # written before anything can fail: an error's text is masked for their secret values. A run
+    # without shared variables (most) writes nothing here.
+    received = [name for name in declared if name in shared]
+    if not execution.cookie or received != (execution.variables or []):
+        execution.cookie = execution.cookie or new_cookie(execution_id)
+        execution.variables = received
+        db.session.commit()
 
     run_as = containment.run_as_user(settings, script.run_as_user)
     script_file = workspace.prepare(paths, script.language, version.code, (run_as.uid, run_as.gid) if run_as else None)

@@ -221,7 +221,10 @@ class Supervisor:
                 self.containment.kill()
                 killed_at = time.monotonic()
             if not open_streams:
-                time.sleep(SAMPLE_INTERVAL_SECONDS / 5)
+                # the pipes close a moment before the process can be reaped: wait for its exit,
+                # not a fixed sleep (which every run paid after its script ended)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=SAMPLE_INTERVAL_SECONDS / 5)
                 continue
             for key, _ in selector.select(timeout=SAMPLE_INTERVAL_SECONDS / 5):
                 try:

@@ -4432,6 +4432,8 @@ export interface operations {
             query?: {
                 /** @description Resume from this byte offset */
                 offset?: number | null;
+                /** @description Send the log records that are waiting together as one `logs` event (a JSON array) instead of one `log` event each */
+                batch?: boolean;
             };
             header?: never;
             path: {
@@ -4445,11 +4447,12 @@ export interface operations {
              * @description A Server-Sent Events stream (`text/event-stream`), first `retry: 2000`, then events whose `data` is one JSON object:
              *
              *     - `log`: a log record `{offset, time, stream, text}`;
+             *     - `logs` (only with `batch=true`): several log records that were waiting, as one JSON array; its `id` is the offset after the last of them;
              *     - `progress`: a progress report the script printed (its JSON, or `{text}`);
              *     - `status`: the execution (as `GET /api/executions/{id}`) whenever its status changes;
              *     - `end`: the last event, `{...execution, offset}` once the run ended and the log is drained (or `{status: "deleted", offset}`); the server then closes the stream.
              *
-             *     `log` and `progress` events have an `id`: the byte offset just after the record. Reconnect with `Last-Event-ID` (or `?offset=`) to resume exactly after it. A `: keepalive` comment is sent every 15 s of silence.
+             *     `log`, `logs` and `progress` events have an `id`: the byte offset just after the record. Reconnect with `Last-Event-ID` (or `?offset=`) to resume exactly after it. A `: keepalive` comment is sent every 15 s of silence.
              */
             200: {
                 headers: {
@@ -4457,10 +4460,10 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": {
-                        /** @description One JSON object */
+                        /** @description One JSON object (a JSON array for `logs`) */
                         data: string;
                         /** @enum {string} */
-                        event: "log" | "progress" | "status" | "end";
+                        event: "log" | "logs" | "progress" | "status" | "end";
                         /** @description Byte offset after the record */
                         id?: string;
                         /** @description Reconnection delay in ms */

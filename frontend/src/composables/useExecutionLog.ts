@@ -5,7 +5,9 @@
  * - ONE EventSource per call (browsers allow ~6 connections per origin); closed on `end`, when the
  *   id changes and when the calling scope (component) is disposed.
  * - Exactly once, in order: every `log` record carries its start byte offset and the SSE id is the
- *   offset after it. The browser resends `Last-Event-ID` on its own reconnects; when it gives up
+ *   offset after it. The stream is opened with `batch=true`: records that were waiting together
+ *   arrive as one `logs` event (a JSON array, its id the offset after the last), so a firehose costs
+ *   one event per server read instead of one per line; single `log` events still come too. The browser resends `Last-Event-ID` on its own reconnects; when it gives up
  *   (readyState CLOSED without `end`) we check the run still exists and reopen with
  *   `?offset=<byte after the last event>` after a backoff. Any record whose offset is not past the
  *   last one kept is dropped, so a replay never duplicates a line.
@@ -128,14 +130,29 @@ export function useExecutionLog(id: MaybeRefOrGetter<number | string | null | un
     }
   }
 
+  /** Queues one record unless it was already kept; true when it was queued. */
+  function keep(data: unknown): boolean {
+    const record = data as (Partial<LogLine> & { stream?: string }) | null
+    if (!record || typeof record !== 'object' || typeof record.offset !== 'number' || record.offset <= lastSeen) return false
+    lastSeen = record.offset
+    if (record.stream !== 'out' && record.stream !== 'err' && record.stream !== 'sys') return false
+    pending.push({ offset: record.offset, time: String(record.time ?? ''), stream: record.stream, text: String(record.text ?? '') })
+    return true
+  }
+
   function onLog(event: MessageEvent): void {
     track(event)
-    const record = parse(event.data) as Partial<LogLine> & { stream?: string } | null
-    if (!record || typeof record.offset !== 'number' || record.offset <= lastSeen) return
-    lastSeen = record.offset
-    if (record.stream !== 'out' && record.stream !== 'err' && record.stream !== 'sys') return
-    pending.push({ offset: record.offset, time: String(record.time ?? ''), stream: record.stream, text: String(record.text ?? '') })
-    scheduleFlush()
+    if (keep(parse(event.data))) scheduleFlush()
+  }
+
+  /** A `logs` batch: the records that were waiting on the server, in order. */
+  function onLogs(event: MessageEvent): void {
+    track(event)
+    const records = parse(event.data)
+    if (!Array.isArray(records)) return
+    let kept = false
+    for (const record of records) kept = keep(record) || kept
+    if (kept) scheduleFlush()
   }
 
   function onStatus(execution: Execution): void {
@@ -167,7 +184,7 @@ export function useExecutionLog(id: MaybeRefOrGetter<number | string | null | un
   }
 
   function connect(executionId: number, gen: number, offset: number): void {
-    const es = openEventSource(streamPath(executionId), offset > 0 ? { offset } : undefined)
+    const es = openEventSource(streamPath(executionId), offset > 0 ? { batch: true, offset } : { batch: true })
     source = es
     const live = () => gen === generation
     es.onopen = () => {
@@ -177,6 +194,7 @@ export function useExecutionLog(id: MaybeRefOrGetter<number | string | null | un
       attempts = 0
     }
     es.addEventListener('log', (e) => live() && onLog(e as MessageEvent))
+    es.addEventListener('logs', (e) => live() && onLogs(e as MessageEvent))
     es.addEventListener('progress', (e) => {
       if (!live()) return
       track(e as MessageEvent)

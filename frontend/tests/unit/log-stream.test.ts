@@ -40,6 +40,13 @@ class FakeEventSource {
     this.emit('log', { offset, time: '2026-01-01T00:00:00.000Z', stream, text }, offset + len)
     return offset + len
   }
+  /** one `logs` batch of records of `len` bytes each from `offset`; returns the offset after it */
+  batch(offset: number, texts: string[], stream = 'out', len = 10): number {
+    const records = texts.map((text, i) => ({ offset: offset + i * len, time: '2026-01-01T00:00:00.000Z', stream, text }))
+    const end = offset + texts.length * len
+    this.emit('logs', records, end)
+    return end
+  }
   giveUp(): void {
     this.readyState = 2
     this.onerror?.()
@@ -93,7 +100,7 @@ describe('useExecutionLog', () => {
     await settle()
     expect(FakeEventSource.instances).toHaveLength(1)
     const es = last()
-    expect(es.url).toBe('/api/executions/7/logs/stream')
+    expect(es.url).toBe('/api/executions/7/logs/stream?batch=true')
     es.connect()
     expect(log.state.value).toBe('open')
     let at = es.line(0, 'one')
@@ -103,6 +110,35 @@ describe('useExecutionLog', () => {
     expect(log.lines.value.map((l) => l.stream)).toEqual(['out', 'err', 'sys'])
     expect(log.lastOffset.value).toBe(30)
     expect(log.truncatedBefore.value).toBeNull()
+    scope.stop()
+  })
+
+  it('takes a batch of records as one event, in order, mixed with single ones', async () => {
+    const { log, scope } = mount(5)
+    await settle()
+    const es = last()
+    es.connect()
+    let at = es.line(0, 'first')
+    at = es.batch(at, ['b1', 'b2', 'b3'])
+    at = es.line(at, 'single', 'err')
+    at = es.batch(at, ['c1', 'c2'], 'sys')
+    expect(log.lines.value.map((l) => l.text)).toEqual(['first', 'b1', 'b2', 'b3', 'single', 'c1', 'c2'])
+    expect(log.lines.value.map((l) => l.offset)).toEqual([0, 10, 20, 30, 40, 50, 60])
+    expect(log.lastOffset.value).toBe(at) // the batch id: where a reopened stream resumes
+    scope.stop()
+  })
+
+  it('drops the already-seen part of a replayed batch and ignores a malformed one', async () => {
+    const { log, scope } = mount(6)
+    await settle()
+    const es = last()
+    const at = es.batch(0, ['a', 'b'])
+    es.batch(0, ['a', 'b', 'c']) // a reconnect replays from an earlier offset
+    es.emit('logs', { not: 'an array' }, 99)
+    es.emit('logs', [null, { offset: 'x' }, { offset: 40, stream: 'prg', text: '{}' }], 50)
+    es.batch(50, ['d'])
+    expect(log.lines.value.map((l) => l.text)).toEqual(['a', 'b', 'c', 'd'])
+    expect(at).toBe(20)
     scope.stop()
   })
 
@@ -184,7 +220,7 @@ describe('useExecutionLog', () => {
     await vi.advanceTimersByTimeAsync(150)
     expect(FakeEventSource.instances).toHaveLength(2)
     const second = last()
-    expect(second.url).toBe('/api/executions/9/logs/stream?offset=25')
+    expect(second.url).toBe('/api/executions/9/logs/stream?batch=true&offset=25')
     second.connect()
     second.line(0, 'a') // a server that replays anyway is still harmless
     second.line(25, 'b')
@@ -225,7 +261,7 @@ describe('useExecutionLog', () => {
     const { log, scope } = mount(4, { maxLines: 2 })
     await settle()
     const es = last()
-    expect(es.url).toBe('/api/executions/4/logs/stream')
+    expect(es.url).toBe('/api/executions/4/logs/stream?batch=true')
     es.line(0, 'one')
     es.line(10, 'two')
     es.line(20, 'three')
@@ -244,7 +280,7 @@ describe('useExecutionLog', () => {
     await settle()
     expect(first.closed).toBe(true)
     expect(FakeEventSource.instances).toHaveLength(2)
-    expect(last().url).toBe('/api/executions/2/logs/stream')
+    expect(last().url).toBe('/api/executions/2/logs/stream?batch=true')
     expect(log.lines.value).toEqual([])
     first.line(10, 'stale') // the old stream is ignored
     expect(log.lines.value).toEqual([])
