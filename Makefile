@@ -71,6 +71,7 @@ screenshots: install test-deps
 
 bench: install
 	$(VENV)/bin/python benchmarks/run.py
+	$(VENV)/bin/python benchmarks/log_latency.py
 
 bench-ui: install test-deps
 	SCRIPTMAN_CHROMIUM=$(CHROMIUM) $(VENV)/bin/python benchmarks/ui_log.py
