@@ -29,7 +29,7 @@ from backend.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from backend.extensions import db
 from backend.models import Execution, ExecutionStatus, ScriptHook, Trigger, User
 from backend.models.types import utcnow
-from backend.services import audit
+from backend.services import audit, runstatus
 from backend.services import executions as executions_service
 from backend.services import scripts as scripts_service
 
@@ -210,18 +210,22 @@ def wait_seconds(raw: str | None, maximum: float) -> float:
 def wait_for_end(execution_id: int, seconds: float) -> Execution:
     """The run once it is final, or as it is after ``seconds``.
 
-    Polls its status with backoff (50 ms growing to 500 ms), closing the session between polls so a
-    waiting request holds no database connection and each poll sees the executor's latest commit.
+    Sleeps on the run's status channel (``runstatus``: the claim and the run-end listeners poke it),
+    so the answer leaves as soon as the final status is stored; the status is also re-read with
+    backoff (50 ms growing to 500 ms) in case a poke comes from another process. The session is
+    closed between reads: a waiting request holds no database connection.
     """
     deadline = time.monotonic() + seconds
     delay = POLL_FIRST_SECONDS
     final = {s.value for s in ExecutionStatus if s.is_final}
-    while True:
-        status = db.session.scalar(select(Execution.status).where(Execution.id == execution_id))
-        db.session.close()
-        left = deadline - time.monotonic()
-        if status in final or status is None or left <= 0:
-            break
-        time.sleep(min(delay, left))
-        delay = min(delay * 1.5, POLL_MAX_SECONDS)
+    with runstatus.follow(execution_id) as channel:
+        while True:
+            seen = channel.status_changes  # before the read, so a poke in between is not lost
+            status = db.session.scalar(select(Execution.status).where(Execution.id == execution_id))
+            db.session.close()
+            left = deadline - time.monotonic()
+            if status in final or status is None or left <= 0:
+                break
+            channel.wait_status(seen, min(delay, left))
+            delay = min(delay * 1.5, POLL_MAX_SECONDS)
     return executions_service.get_execution(execution_id)

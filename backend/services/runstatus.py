@@ -32,6 +32,13 @@ class Channel:
                 self.status_changes += 1
             self.condition.notify_all()
 
+    def wait_status(self, since: int, timeout: float) -> int:
+        """Block until ``status_changes`` differs from ``since`` or ``timeout`` passes (log growth
+        does not wake it); returns ``status_changes``."""
+        with self.condition:
+            self.condition.wait_for(lambda: self.status_changes != since, timeout=max(timeout, 0.0))
+            return self.status_changes
+
     def wait(self, since: int, timeout: float) -> int:
         """Block until ``changes`` differs from ``since`` or ``timeout`` passes; returns ``changes``."""
         with self.condition:
