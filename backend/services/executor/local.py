@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
@@ -19,7 +20,7 @@ from backend.config import Settings
 from backend.extensions import db
 from backend.models import Execution, ExecutionStatus, Script
 from backend.models.types import utcnow
-from backend.services.executor import containment, process, runner, workspace
+from backend.services.executor import containment, launcher, process, runner, workspace
 from backend.services.executor.claim import claim
 
 log = logging.getLogger(__name__)
@@ -41,14 +42,27 @@ class LocalExecutor:
         self.active_lock = threading.Lock()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="scriptman-dispatch", daemon=True)
+        # set while another web process dispatches (dispatch_wake.ExecutorLeadership): notify() wakes that one
+        self.forward: Callable[[], None] | None = None
+        # forks each run's supervisor from a ready process (no interpreter start-up per run)
+        self.launcher = launcher.Launcher(settings.data_dir / "launcher.err")
+        app.extensions["scriptman.launcher"] = self.launcher
 
     # -- public -------------------------------------------------------------------------------------
     def start(self) -> None:
+        try:
+            self.launcher.start()
+        except launcher.LauncherUnavailable as error:
+            log.warning("%s; supervisors are started directly", error)
         if self.settings.recover_on_start:
             self.recover()
         self.thread.start()
 
     def notify(self) -> None:
+        forward = self.forward
+        if forward is not None:
+            forward()
+            return
         with self.wake:
             self.pending_wake = True
             self.wake.notify()
@@ -57,6 +71,7 @@ class LocalExecutor:
         self.stopping.set()
         self.notify()
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.launcher.stop()
 
     def running_ids(self) -> set[int]:
         with self.active_lock:
@@ -164,8 +179,8 @@ class LocalExecutor:
 
     def _watch(self, execution_id: int, pid: int, started_at: float) -> None:
         try:
-            while process.is_same_process(pid, started_at) and not self.stopping.is_set():
-                time.sleep(WATCH_POLL_SECONDS)
+            while not self.stopping.is_set() and not process.wait_gone(pid, started_at, WATCH_POLL_SECONDS):
+                pass
             if not self.stopping.is_set():
                 runner.conclude(self.app, execution_id)
         finally:

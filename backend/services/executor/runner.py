@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import select
 import shutil
-import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +22,7 @@ from backend.models.types import utcnow
 from backend.services import params as params_service
 from backend.services import variables as variables_service
 from backend.services import versions
-from backend.services.executor import containment, environments, limits, process, sandbox, workspace
+from backend.services.executor import containment, environments, launcher, limits, process, sandbox, workspace
 from backend.services.executor.claim import new_cookie
 from backend.services.executor.logfile import LogWriter, Masker, read_records
 
@@ -125,7 +123,7 @@ def execute(app: Flask, execution_id: int) -> None:
     """Run a claimed execution to its end. Never raises: every failure becomes a final status."""
     with app.app_context():
         try:
-            popen = _prepare_and_launch(app, execution_id)
+            supervisor = _prepare_and_launch(app, execution_id)
         except Exception as error:
             detail = error.detail if isinstance(error, ProblemError) else f"{type(error).__name__}: {error}"
             if not isinstance(error, ProblemError):
@@ -134,10 +132,10 @@ def execute(app: Flask, execution_id: int) -> None:
             return
         finally:
             db.session.remove()
-        if popen is None:
+        if supervisor is None:
             return
-        _wait_recording_progress(app, execution_id, popen)
-        conclude(app, execution_id, popen.returncode)
+        _wait_recording_progress(app, execution_id, supervisor)
+        conclude(app, execution_id, supervisor.returncode)
 
 
 def conclude(app: Flask, execution_id: int, supervisor_exit: int | None = None) -> None:
@@ -159,52 +157,22 @@ def conclude(app: Flask, execution_id: int, supervisor_exit: int | None = None) 
     finish(app, execution_id, outcome)
 
 
-def _wait_recording_progress(app: Flask, execution_id: int, popen: subprocess.Popen[bytes]) -> None:
-    """Wait for the supervisor; meanwhile copy the latest ``progress`` record onto the row."""
+def _wait_recording_progress(app: Flask, execution_id: int, supervisor: process.Supervised) -> None:
+    """Wait for the supervisor (woken by its exit, not a poll); meanwhile copy the latest
+    ``progress`` record onto the row."""
     settings: Settings = app.extensions["scriptman.settings"]
     log_path = str(workspace.run_paths(settings, execution_id).log)
     offset = 0
     done = False
-    pidfd = _open_pidfd(popen.pid)
-    try:
-        while not done:
-            done = _wait_exit(popen, pidfd, PROGRESS_POLL_SECONDS)
-            latest = None
-            for record in read_records(log_path, offset, limit=10_000):
-                offset = record.next_offset
-                if record.stream == "prg":
-                    latest = record
-            if latest is not None:
-                _store_progress(app, execution_id, latest.text)
-    finally:
-        if pidfd is not None:
-            os.close(pidfd)
-
-
-def _open_pidfd(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):  # no pidfd (Linux < 5.3): the polling wait below
-        return None
-
-
-def _wait_exit(popen: subprocess.Popen[bytes], pidfd: int | None, timeout: float) -> bool:
-    """True once the supervisor has exited (and is reaped), False after ``timeout``.
-
-    ``Popen.wait(timeout)`` polls with sleeps growing to 50 ms, which every run paid after its end;
-    a pidfd becomes readable the moment the process exits, so ``select`` on it wakes at once.
-    """
-    if pidfd is not None and popen.returncode is None:
-        readable, _, _ = select.select([pidfd], [], [], timeout)
-        if not readable:
-            return False
-        popen.wait()  # exited: this reaps it without waiting
-        return True
-    try:
-        popen.wait(timeout=timeout)
-        return True
-    except subprocess.TimeoutExpired:
-        return False
+    while not done:
+        done = supervisor.wait(PROGRESS_POLL_SECONDS)
+        latest = None
+        for record in read_records(log_path, offset, limit=10_000):
+            offset = record.next_offset
+            if record.stream == "prg":
+                latest = record
+        if latest is not None:
+            _store_progress(app, execution_id, latest.text)
 
 
 def _store_progress(app: Flask, execution_id: int, text: str) -> None:
@@ -222,7 +190,7 @@ def _store_progress(app: Flask, execution_id: int, text: str) -> None:
         db.session.remove()
 
 
-def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes] | None:
+def _prepare_and_launch(app: Flask, execution_id: int) -> process.Supervised | None:
     settings: Settings = app.extensions["scriptman.settings"]
     execution = db.session.get(Execution, execution_id)
     assert execution is not None
@@ -312,20 +280,22 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> subprocess.Popen[bytes
     paths.status.unlink(missing_ok=True)
     try:
         process.write_spec(paths.spec, spec)
-        popen = process.launch_supervisor(paths.spec, paths.control / "supervisor.err")
+        supervisor = launcher.start_supervisor(
+            app.extensions.get("scriptman.launcher"), paths.spec, paths.control / "supervisor.err"
+        )
     except BaseException:
         if cgroup is not None:
             cgroup.remove()
         raise
-    execution.pid = popen.pid
-    execution.pid_started_at = process.start_time(popen.pid)
+    execution.pid = supervisor.pid
+    execution.pid_started_at = supervisor.started_at
     db.session.commit()
     # a cancel that came while the supervisor started found no pid to signal: deliver it now
     # (a later cancel reads the pid committed above and signals itself)
     db.session.refresh(execution)
     if execution.cancel_requested:
         process.signal_supervisor(execution.pid, execution.pid_started_at)
-    return popen
+    return supervisor
 
 
 def masker_inputs(values: dict[str, Any], secret_params: dict[str, Any]) -> list[str]:

@@ -1,0 +1,111 @@
+"""The launcher: supervisors are forks of one ready process, and losing it never loses a run."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import psutil
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from backend.config import Settings
+from backend.services.executor import launcher as launcher_module
+from tests.helpers import create_script, execute, log_text, wait_final, wait_for, wait_status
+
+GATED = """import os, time
+print('a', flush=True)
+while not os.path.exists(os.environ['GATE']):
+    time.sleep(0.02)
+print('b')
+"""
+
+
+def _launcher(app: Flask) -> launcher_module.Launcher:
+    return app.extensions["scriptman.launcher"]  # type: ignore[no-any-return]
+
+
+def _supervisor(app: Flask, client: FlaskClient, execution_id: int) -> psutil.Process:
+    from backend.extensions import db
+    from backend.models import Execution
+
+    def pid() -> int | None:
+        with app.app_context():
+            row = db.session.get(Execution, execution_id)
+            value = row.pid if row else None
+            db.session.remove()
+            return value
+
+    return psutil.Process(wait_for(pid, message="the supervisor's pid"))
+
+
+def test_a_run_is_supervised_by_a_fork_of_the_launcher_in_its_own_session(
+    app: Flask, client: FlaskClient, settings: Settings, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    script = create_script(client, "forked", GATED, parameters=[{"name": "GATE", "type": "string"}])
+    run = execute(client, script["id"], {"GATE": str(gate)})
+    wait_for(lambda: " out a" in log_text(client, run["id"], settings), message="first line")
+    supervisor = _supervisor(app, client, run["id"])
+    launcher = _launcher(app)
+    assert launcher.popen is not None
+    assert supervisor.ppid() == launcher.popen.pid  # forked by the launcher, no interpreter start
+    # its own session, apart from the launcher's and the server's: a signal to either group misses it
+    assert os.getsid(supervisor.pid) == supervisor.pid
+    assert os.getsid(launcher.popen.pid) not in (os.getsid(0), supervisor.pid)
+    gate.touch()
+    done = wait_final(client, run["id"])
+    assert done["status"] == "succeeded" and done["exit_code"] == 0
+    assert " out b" in log_text(client, run["id"], settings)
+
+
+def test_a_run_outlives_a_killed_launcher_and_the_next_run_gets_a_new_one(
+    app: Flask, client: FlaskClient, settings: Settings, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    script = create_script(client, "orphaned", GATED, parameters=[{"name": "GATE", "type": "string"}])
+    run = execute(client, script["id"], {"GATE": str(gate)})
+    wait_for(lambda: " out a" in log_text(client, run["id"], settings), message="first line")
+    launcher = _launcher(app)
+    assert launcher.popen is not None
+    first = launcher.popen.pid
+    os.kill(first, signal.SIGKILL)  # nobody will report this supervisor's exit now
+    wait_for(lambda: not launcher.alive, message="the server to notice the launcher is gone")
+    assert wait_status(client, run["id"], "running")
+    gate.touch()
+    done = wait_final(client, run["id"])  # seen by watching the pid instead
+    assert done["status"] == "succeeded" and " out b" in log_text(client, run["id"], settings)
+    again = wait_final(client, execute(client, script["id"], {"GATE": str(gate)})["id"])
+    assert again["status"] == "succeeded"
+    assert launcher.alive and launcher.popen is not None and launcher.popen.pid != first
+
+
+def test_a_killed_supervisor_is_reported_with_its_signal(
+    app: Flask, client: FlaskClient, settings: Settings, tmp_path: Path
+) -> None:
+    script = create_script(client, "doomed", GATED, parameters=[{"name": "GATE", "type": "string"}])
+    run = execute(client, script["id"], {"GATE": str(tmp_path / "never")})
+    wait_for(lambda: " out a" in log_text(client, run["id"], settings), message="first line")
+    _supervisor(app, client, run["id"]).kill()
+    done = wait_final(client, run["id"])
+    assert done["status"] == "failed"
+    assert "supervisor died (killed by signal 9)" in done["error"], done["error"]  # the launcher's report
+
+
+def test_without_a_launcher_supervisors_are_started_directly(
+    app: Flask, client: FlaskClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    launcher = _launcher(app)
+    launcher.stop()
+    wait_for(lambda: not launcher.alive, message="the launcher to stop")
+    monkeypatch.setattr(launcher_module, "FORKSERVER", tmp_path / "missing.py")  # it cannot come back
+    script = create_script(client, "direct", "print('direct')")
+    done = wait_final(client, execute(client, script["id"])["id"])
+    assert done["status"] == "succeeded" and " out direct" in log_text(client, done["id"], settings)
+    assert "could not" not in (done["error"] or "")
+    assert (settings.data_dir / "launcher.err").read_text()  # the failed launcher said why
+    assert not launcher.alive and launcher.retry_at > 0  # the next runs do not try again at once
+    second = wait_final(client, execute(client, script["id"])["id"])
+    assert second["status"] == "succeeded"
