@@ -85,7 +85,14 @@ class Settings(BaseSettings):
     scheduler_sync_seconds: float = Field(default=2.0, ge=0.05)
     maintenance_interval_seconds: int = Field(default=3600, ge=1)
     recover_on_start: bool = True
+    # "fork": each run's supervisor is forked from one ready launcher process (no interpreter start-up
+    # per run); "spawn": a fresh `python -I -S supervise.py` per run (~35 ms more, the fallback the
+    # launcher itself falls back to when it cannot start)
+    supervisor_start: Literal["fork", "spawn"] = "fork"
     server_threads: int = Field(default=128, ge=4)
+    # gunicorn workers, all serving HTTP; one of them dispatches runs and one fires schedules (each
+    # elected by a file lock, taken over when its holder dies). 1 = one process, as before.
+    web_processes: int = Field(default=1, ge=1)
     # POST /hooks/<token>?wait=<s>: the longest a caller may hold the request open for the result
     hook_max_wait_seconds: float = Field(default=60.0, ge=0, le=3600)
     # requests per minute one trigger URL accepts (in-process counter: per process when scaled out)

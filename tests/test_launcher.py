@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from backend.config import Settings
 from backend.services.executor import launcher as launcher_module
+from tests.conftest import AppFactory
 from tests.helpers import create_script, execute, log_text, wait_final, wait_for, wait_status
 
 GATED = """import os, time
@@ -109,3 +110,16 @@ def test_without_a_launcher_supervisors_are_started_directly(
     assert not launcher.alive and launcher.retry_at > 0  # the next runs do not try again at once
     second = wait_final(client, execute(client, script["id"])["id"])
     assert second["status"] == "succeeded"
+
+
+def test_spawn_mode_starts_each_supervisor_as_a_fresh_child(make_app: AppFactory, settings: Settings) -> None:
+    app = make_app(supervisor_start="spawn")
+    client = app.test_client()
+    assert app.extensions["scriptman.launcher"] is None
+    gate = settings.home / "gate"
+    script = create_script(client, "spawned", GATED, parameters=[{"name": "GATE", "type": "string"}])
+    run = execute(client, script["id"], {"GATE": str(gate)})
+    wait_for(lambda: " out a" in log_text(client, run["id"], settings), message="first line")
+    assert _supervisor(app, client, run["id"]).ppid() == os.getpid()
+    gate.touch()
+    assert wait_final(client, run["id"])["status"] == "succeeded"

@@ -45,15 +45,18 @@ class LocalExecutor:
         # set while another web process dispatches (dispatch_wake.ExecutorLeadership): notify() wakes that one
         self.forward: Callable[[], None] | None = None
         # forks each run's supervisor from a ready process (no interpreter start-up per run)
-        self.launcher = launcher.Launcher(settings.data_dir / "launcher.err")
+        self.launcher: launcher.Launcher | None = None
+        if settings.supervisor_start == "fork":
+            self.launcher = launcher.Launcher(settings.data_dir / "launcher.err")
         app.extensions["scriptman.launcher"] = self.launcher
 
     # -- public -------------------------------------------------------------------------------------
     def start(self) -> None:
-        try:
-            self.launcher.start()
-        except launcher.LauncherUnavailable as error:
-            log.warning("%s; supervisors are started directly", error)
+        if self.launcher is not None:
+            try:
+                self.launcher.start()
+            except launcher.LauncherUnavailable as error:
+                log.warning("%s; supervisors are started directly", error)
         if self.settings.recover_on_start:
             self.recover()
         self.thread.start()
@@ -71,7 +74,8 @@ class LocalExecutor:
         self.stopping.set()
         self.notify()
         self.pool.shutdown(wait=False, cancel_futures=True)
-        self.launcher.stop()
+        if self.launcher is not None:
+            self.launcher.stop()
 
     def running_ids(self) -> set[int]:
         with self.active_lock:
