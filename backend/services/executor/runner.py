@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from backend.config import Settings
 from backend.errors import ProblemError
@@ -34,6 +36,7 @@ DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 PROGRESS_POLL_SECONDS = 1.0
 # an environment string may be at most 128 KiB on Linux; a larger upstream result is not passed
 UPSTREAM_RESULT_MAX_BYTES = 100_000
+NO_TAGS = [lazyload(Script.tag_rows)]  # the run path never reads a script's tags: not one more query per load
 
 
 def build_env(
@@ -194,7 +197,7 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> process.Supervised | N
     settings: Settings = app.extensions["scriptman.settings"]
     execution = db.session.get(Execution, execution_id)
     assert execution is not None
-    script = db.session.get(Script, execution.script_id)
+    script = db.session.get(Script, execution.script_id, options=NO_TAGS)
     assert script is not None
     version = versions.get_version(script.id, execution.version_number)
     paths = workspace.run_paths(settings, execution_id)
@@ -235,8 +238,7 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> process.Supervised | N
         )
     finally:
         writer.close()
-    db.session.refresh(execution)
-    if execution.cancel_requested:
+    if _cancel_requested(execution_id):
         finish(app, execution_id, {"reason": "cancelled", "error": "cancelled before the script started"})
         return None
 
@@ -292,10 +294,14 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> process.Supervised | N
     db.session.commit()
     # a cancel that came while the supervisor started found no pid to signal: deliver it now
     # (a later cancel reads the pid committed above and signals itself)
-    db.session.refresh(execution)
-    if execution.cancel_requested:
-        process.signal_supervisor(execution.pid, execution.pid_started_at)
+    if _cancel_requested(execution_id):
+        process.signal_supervisor(supervisor.pid, supervisor.started_at)
     return supervisor
+
+
+def _cancel_requested(execution_id: int) -> bool:
+    """One column, not a refresh of the whole row (which also decrypts its parameters)."""
+    return bool(db.session.scalar(select(Execution.cancel_requested).where(Execution.id == execution_id)))
 
 
 def masker_inputs(values: dict[str, Any], secret_params: dict[str, Any]) -> list[str]:
@@ -357,7 +363,7 @@ def finish(app: Flask, execution_id: int, outcome: dict[str, Any]) -> None:
             if outcome.get("started_at"):
                 values["started_at"] = _instant(outcome["started_at"])
             # The last log line goes first: a log follower that sees a final status has it all.
-            script = db.session.get(Script, current.script_id)
+            script = db.session.get(Script, current.script_id, options=NO_TAGS)
             note = _retry_note(current, script, status)
             _append_final_line(settings, workspace.run_paths(settings, execution_id), status, values, note)
             changed = db.session.execute(
@@ -365,13 +371,18 @@ def finish(app: Flask, execution_id: int, outcome: dict[str, Any]) -> None:
                 .where(Execution.id == execution_id, Execution.status == ExecutionStatus.RUNNING.value)
                 .values(**values)
             ).rowcount
+            # the listeners get the rows as they are now without reading them again: kept (not
+            # expired) over this one commit, the row's new values set on it below
+            session = db.session()
+            session.expire_on_commit = False
             db.session.commit()
+            session.expire_on_commit = True
             if not changed:
                 return
-            execution = db.session.get(Execution, execution_id)
-            script = db.session.get(Script, execution.script_id) if execution else None
-            if execution and script:
-                _tell_listeners(app, execution, script)
+            for key, value in values.items():
+                set_committed_value(current, key, value)
+            if script is not None:
+                _tell_listeners(app, current, script)
         except Exception:
             log.exception("could not record the end of execution %s", execution_id)
             db.session.rollback()
