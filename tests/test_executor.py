@@ -360,7 +360,10 @@ def test_two_runs_with_the_same_new_dependency_build_the_env_once(
     assert sum("reusing cached environment" in text for text in logs) == 1
     third = wait_final(client, execute(client, script["id"])["id"], 60)
     assert "reusing cached environment" in log_text(client, third["id"], settings)
-    assert len([p for p in settings.envs_dir.iterdir() if p.is_dir()]) == 1
+    envs = [p for p in settings.envs_dir.iterdir() if p.is_dir()]
+    assert len(envs) == 1
+    # compiled when built: runs write no bytecode, so each would otherwise compile the package again
+    assert list(envs[0].glob("lib/python*/site-packages/tinypkg/__pycache__/__init__.*.pyc"))
 
 
 def test_a_failed_install_fails_the_run_and_leaves_no_half_built_env(
