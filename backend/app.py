@@ -105,6 +105,7 @@ def _register_services(app: OpenAPI, settings: Settings) -> None:
     from backend.services.chains import start_chained
     from backend.services.executions import schedule_retry
     from backend.services.executor.containment import harden_home
+    from backend.services.executor.dispatch_wake import ExecutorLeadership
     from backend.services.executor.local import LocalExecutor
     from backend.services.notifications import EXTENSION as NOTIFIER
     from backend.services.notifications import NotificationSender, notify_run_end
@@ -112,6 +113,8 @@ def _register_services(app: OpenAPI, settings: Settings) -> None:
     from backend.services.scheduler.fire import on_execution_finished
 
     executor = LocalExecutor(app, settings)
+    # several web processes: one of them dispatches (elected), the others wake it; one process: it does
+    leadership = ExecutorLeadership(executor, settings) if settings.web_processes > 1 else None
     scheduler = SchedulerService(app, settings)
     app.extensions["scriptman.executor"] = executor
     app.extensions["scriptman.scheduler"] = scheduler
@@ -130,13 +133,21 @@ def _register_services(app: OpenAPI, settings: Settings) -> None:
 
     def start_services() -> None:
         harden_home(settings)  # before any run: folder modes that keep a run-as user out of data/
-        executor.start()
+        if leadership is None:
+            executor.start()
+        else:
+            runstatus.share(settings.data_dir)  # claims and ends reach followers in every process
+            leadership.start()
         scheduler.start()  # after the executor: a catch-up fire may queue a run at once
         notifier.start()
 
     def stop_services() -> None:
         scheduler.stop()  # first, so no fire queues a run into a stopping executor
-        executor.stop()
+        if leadership is None:
+            executor.stop()
+        else:
+            leadership.stop()
+            runstatus.unshare()
         notifier.stop()  # last: a run that ended while stopping still queued its messages (sent next start)
 
     app.extensions["scriptman.start_services"] = start_services

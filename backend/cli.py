@@ -39,7 +39,7 @@ def db_upgrade() -> None:
 @click.option("--host", default=None, help="Address to bind (default SCRIPTMAN_HOST or 127.0.0.1)")
 @click.option("--port", type=int, default=None, help="Port (default SCRIPTMAN_PORT or 5000)")
 def serve(host: str | None, port: int | None) -> None:
-    """Serve the API and UI with gunicorn (one process, many threads: SSE streams need them)."""
+    """Serve the API and UI with gunicorn (SCRIPTMAN_WEB_PROCESSES workers, many threads each: SSE needs them)."""
     from backend.server import serve as run_server
 
     settings = Settings()

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # per run); "spawn": a fresh `python -I -S supervise.py` per run (~35 ms more, the fallback the
     # launcher itself falls back to when it cannot start)
     supervisor_start: Literal["fork", "spawn"] = "fork"
-    server_threads: int = Field(default=128, ge=4)
+    server_threads: int = Field(default=1000, ge=4)
     # gunicorn workers, all serving HTTP; one of them dispatches runs and one fires schedules (each
     # elected by a file lock, taken over when its holder dies). 1 = one process, as before.
     web_processes: int = Field(default=1, ge=1)

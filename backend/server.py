@@ -1,8 +1,12 @@
-"""The one serving command: gunicorn with a single gthread worker.
+"""The one serving command: gunicorn with gthread workers, one by default.
 
-One process keeps the executor pool and the scheduler in one place; many threads let
-Server-Sent Events streams stay open without starving ordinary requests (STACK.md: waitress'
-4 threads froze at the 4th stream, the sync worker was killed mid-stream).
+Many threads let Server-Sent Events streams stay open without starving ordinary requests
+(STACK.md: waitress' 4 threads froze at the 4th stream, the sync worker was killed mid-stream).
+One process keeps the executor pool and the scheduler in one place. ``SCRIPTMAN_WEB_PROCESSES``
+> 1 runs that many workers on the same database for machines with more cores: all serve HTTP,
+one of them dispatches runs and one fires schedules (each elected by a file lock, see
+``services/executor/dispatch_wake.py``), and the once-per-start work (migrations, the key check,
+the first admin) is done once in gunicorn's master before it forks them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ log = logging.getLogger(__name__)
 # /hooks/ is a hook id (/api/scripts/1/hooks/2/rotate), never a token, and stays.
 HOOK_TOKEN_IN_PATH = re.compile(r"(/hooks/)(?![0-9]+(?:[/?#\s\"']|$))[^/?#\s\"']+")
 REDACTED = "[redacted]"
+KEEPALIVE_CONNECTIONS = 1000  # gunicorn's default worker_connections, kept as headroom above the threads
 
 
 def redact(text: str) -> str:
@@ -55,16 +60,20 @@ class RedactingLogger(Logger):  # type: ignore[misc]
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, prepared: bool = False) -> None:
         self.settings = settings
+        self.prepared = prepared  # the master did the once-per-start work (``prepare``)
         super().__init__()
 
     def load_config(self) -> None:
         options: dict[str, Any] = {
             "bind": f"{self.settings.host}:{self.settings.port}",
-            "workers": 1,
+            "workers": self.settings.web_processes,
             "worker_class": "gthread",
             "threads": self.settings.server_threads,
+            # gthread keeps a connection alive only while it holds fewer than worker_connections - threads
+            # (gunicorn's default 1000 - 1000 threads = none): room for idle kept-alive clients on top
+            "worker_connections": self.settings.server_threads + KEEPALIVE_CONNECTIONS,
             "timeout": 120,
             "graceful_timeout": 10,
             "keepalive": 5,
@@ -82,17 +91,38 @@ class _Server(BaseApplication):  # type: ignore[misc]
 
     def load(self):  # type: ignore[no-untyped-def]
         from backend.app import create_app
-        from backend.database import upgrade_database
-        from backend.services.secret_storage import verify_key
 
         app = create_app(self.settings)
-        upgrade_database(app)
-        verify_key(app)  # a wrong or lost secrets key stops the start with a clear message
-        announce_first_admin(app, self.settings)
+        if not self.prepared:
+            _prepare(app, self.settings)
         start = app.extensions.get("scriptman.start_services")
         if start is not None:
             start()
         return app
+
+
+def _prepare(app, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    from backend.database import upgrade_database
+    from backend.services.secret_storage import verify_key
+
+    upgrade_database(app)
+    verify_key(app)  # a wrong or lost secrets key stops the start with a clear message
+    announce_first_admin(app, settings)
+
+
+def prepare_once(settings: Settings) -> None:
+    """The once-per-start work, in gunicorn's master before it forks several workers (each doing it
+    would race on the schema and on the first admin); no database connection crosses the fork."""
+    from backend.app import create_app
+    from backend.extensions import db
+
+    app = create_app(settings)
+    try:
+        _prepare(app, settings)
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 def announce_first_admin(app, settings: Settings) -> None:  # type: ignore[no-untyped-def]
@@ -113,5 +143,14 @@ def announce_first_admin(app, settings: Settings) -> None:  # type: ignore[no-un
 def serve(settings: Settings) -> None:
     for handler in logging.getLogger().handlers:  # the app's own log lines (e.g. an error naming the path)
         handler.addFilter(REDACT_FILTER)
-    log.info("Scriptman listening on http://%s:%s", settings.host, settings.port)
-    _Server(settings).run()
+    several = settings.web_processes > 1
+    if several:
+        prepare_once(settings)
+    log.info(
+        "Scriptman listening on http://%s:%s (%s web process%s)",
+        settings.host,
+        settings.port,
+        settings.web_processes,
+        "es" if several else "",
+    )
+    _Server(settings, prepared=several).run()

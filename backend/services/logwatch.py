@@ -5,6 +5,8 @@ shared by every stream of that run, so 500 browsers on one run cost one watch (a
 instance would hit ``max_user_instances``, 128 by default). Where inotify is missing (not Linux, no
 ``inotify_simple``) or refuses (too many instances or watches), ``watch`` says so and the caller
 keeps polling the file as before: slower, never wrong.
+
+Its wake-ups stay in this process (``runstatus.poke``): every process's inotify sees the same file.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class LogWatcher:
                         else:
                             runs = list(self._runs.get((event.wd, event.name), ()))
                     for execution_id in runs:
-                        runstatus.announce(execution_id, status=not event.mask & self._grew)
+                        runstatus.poke(execution_id, status=not event.mask & self._grew)
             except Exception:  # never let the thread die silently: followers would fall back to timeouts
                 log.exception("the log watcher failed; followers fall back to polling")
                 return

@@ -58,7 +58,7 @@ class FileLeaderLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd
-        log.info("took the scheduler lock %s", self.path)
+        log.info("took the leader lock %s", self.path)
         return True
 
     def release(self) -> None:
@@ -69,4 +69,4 @@ class FileLeaderLock:
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
-        log.info("released the scheduler lock %s", self.path)
+        log.info("released the leader lock %s", self.path)
