@@ -196,6 +196,59 @@ def throughput(server: Server, folder: Path) -> tuple[float, float]:
     return bare_rate, THROUGHPUT_RUNS / (max(e for e in ends if e) - first_submit)
 
 
+def supervisor_floor(folder: Path) -> dict[str, float]:
+    """The architecture's own floor, without the server or the database: the launcher forks a
+    supervisor, which starts the trivial python script (in a run cgroup where the machine has
+    them), logs its output and writes the status file; against the bare interpreter, same run."""
+    from backend.services.executor import cgroups, launcher, process
+
+    name, code, interpreter = LANGUAGES["python"]
+    bare(code, folder, name, interpreter)
+    baseline = [bare(code, folder, name, interpreter) for _ in range(RUNS)]
+    layout = cgroups.detect().layout
+    starter = launcher.Launcher(folder / "launcher.err")
+    starter.start()
+    times = []
+    try:
+        for index in range(RUNS + 1):
+            run = folder / f"floor-{index}"
+            run.mkdir()
+            (run / name).write_text(code)
+            cgroup = layout.run(f"scriptman-bench-floor-{os.getpid()}-{index}") if layout else None
+            if cgroup is not None:
+                cgroup.create(max_processes=1000, memory_bytes=None)
+            spec = {
+                "argv": [interpreter, name],
+                "cwd": str(run),
+                "env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                "log_path": str(run / "log"),
+                "status_path": str(run / "status.json"),
+                "result_path": str(run / "result.json"),
+                "timeout_seconds": 60,
+                "kill_grace_seconds": 1,
+                "max_log_bytes": 10_000_000,
+                "max_line_bytes": 65_536,
+                "max_result_bytes": 1_000_000,
+                "secrets": [],
+                "cookie": f"bench-{index}",
+                "rlimits": {},
+                "cgroup": cgroup.as_dict() if cgroup else None,
+                "run_as": None,
+                "sandboxed": False,
+            }
+            started = time.perf_counter()
+            process.write_spec(run / "spec.json", spec)
+            supervised = starter.launch(run / "spec.json", run / "supervisor.err")
+            while not supervised.wait(10):
+                pass
+            if index:  # the first one warms up
+                times.append(time.perf_counter() - started)
+            assert (run / "status.json").exists()
+    finally:
+        starter.stop()
+    return {"bare_median": statistics.median(baseline), "median": statistics.median(times)}
+
+
 def log_throughput(server: Server, folder: Path) -> tuple[float, float]:
     code = f"import sys\nfor i in range({LINES}):\n    print('line', i, 'x' * 40)\n"
     baseline = bare(code, folder)
@@ -258,6 +311,7 @@ def main() -> None:
             _, spawn_rate = throughput(spawn, folder)
         finally:
             spawn.stop()
+        floor = supervisor_floor(folder)
         server = Server(folder / "home", {"SCRIPTMAN_MAX_CONCURRENCY": str(CONCURRENCY)})
         try:
             overhead = {language: run_overhead(server, folder, language) for language in LANGUAGES}
@@ -282,6 +336,11 @@ def main() -> None:
             f"{bare_ms} bare `{bare_name}` | {managed_ms}: +{(o['median'] - o['bare_median']) * 1000:.0f} ms "
             f"({split}) | {o['median'] / o['bare_median']:.1f}× |"
         )
+    print(
+        f"| floor: launcher → supervisor → trivial python script → status file, no server or database, median of "
+        f"{RUNS} | {floor['bare_median'] * 1000:.0f} ms bare | {floor['median'] * 1000:.0f} ms: "
+        f"+{(floor['median'] - floor['bare_median']) * 1000:.0f} ms | {floor['median'] / floor['bare_median']:.1f}x |"
+    )
     print(
         f"| throughput, supervisor spawned (no launcher) | {bare_rate:.1f} runs/s bare | {spawn_rate:.1f} runs/s | "
         f"{100 * spawn_rate / bare_rate:.0f} % |"
