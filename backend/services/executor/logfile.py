@@ -20,9 +20,17 @@ TRUNCATED_MARK = " [line split]"
 PROGRESS_MARKER = b"::scriptman-progress::"  # written by the SDK's progress(); see backend/sdk
 
 
+_last_second: tuple[int, str] = (-1, "")  # the last whole second and its text: one strftime a second
+
+
 def timestamp(now: float | None = None) -> str:
+    global _last_second
     now = time.time() if now is None else now
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    second, text = _last_second  # one read of one tuple: threads never mix two seconds' parts
+    if second != int(now):
+        second, text = int(now), time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(now)))
+        _last_second = (second, text)
+    return f"{text}.{int(now % 1 * 1000):03d}Z"
 
 
 def format_record(stream: str, text: str, now: float | None = None) -> bytes:
@@ -174,10 +182,12 @@ class LogWriter:
         self.size = os.fstat(self.fd).st_size
         self.capped = False
         self.buffers: dict[str, bytes] = {}
+        self.pending: list[bytes] = []  # whole records, written together by ``_flush``
 
     def write(self, stream: str, text: str) -> None:
         """Write one whole line of Scriptman's own text (not split, still masked and capped)."""
         self._emit(stream, self.masker.mask(text.encode("utf-8", errors="replace")))
+        self._flush()
 
     def feed(self, stream: str, chunk: bytes) -> None:
         """Take raw output; complete lines are written, a partial line waits for its end."""
@@ -204,6 +214,7 @@ class LogWriter:
                 continue
             break
         self.buffers[stream] = buffer
+        self._flush()  # one write per chunk read, not per line: a 1 GiB run made a million writes
 
     def _emit_part(self, stream: str, masked: bytes) -> None:
         """The first ``max_line_bytes`` of an over-long line, marked as continued."""
@@ -214,6 +225,7 @@ class LogWriter:
             if buffer:
                 self._emit(stream, self.masker.mask(buffer))
         self.buffers.clear()
+        self._flush()
 
     def _emit(self, stream: str, line: bytes) -> None:
         if self.capped:
@@ -223,8 +235,18 @@ class LogWriter:
         if self.size + len(record) > self.max_bytes:
             self.capped = True
             record = format_record("sys", f"log limit of {self.max_bytes} bytes reached; further output discarded")
-        os.write(self.fd, record)
+        self.pending.append(record)
         self.size += len(record)
+
+    def _flush(self) -> None:
+        """The records of one chunk in one append (a reader takes a trailing half record for later)."""
+        if self.pending:
+            data = b"".join(self.pending)
+            self.pending.clear()
+            written = os.write(self.fd, data)
+            while written < len(data):  # a regular file takes it all; a short write is finished anyway
+                data = data[written:]
+                written = os.write(self.fd, data)
 
     def close(self) -> None:
         self.flush_partial()
