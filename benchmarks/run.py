@@ -196,7 +196,7 @@ def throughput(server: Server, folder: Path) -> tuple[float, float]:
     return bare_rate, THROUGHPUT_RUNS / (max(e for e in ends if e) - first_submit)
 
 
-def supervisor_floor(folder: Path) -> dict[str, float]:
+def supervisor_floor(folder: Path, use_cgroup: bool = True) -> dict[str, float]:
     """The architecture's own floor, without the server or the database: the launcher forks a
     supervisor, which starts the trivial python script (in a run cgroup where the machine has
     them), logs its output and writes the status file; against the bare interpreter, same run."""
@@ -205,13 +205,13 @@ def supervisor_floor(folder: Path) -> dict[str, float]:
     name, code, interpreter = LANGUAGES["python"]
     bare(code, folder, name, interpreter)
     baseline = [bare(code, folder, name, interpreter) for _ in range(RUNS)]
-    layout = cgroups.detect().layout
-    starter = launcher.Launcher(folder / "launcher.err")
+    layout = cgroups.detect().layout if use_cgroup else None
+    starter = launcher.Launcher(folder / f"launcher-{use_cgroup}.err")
     starter.start()
     times = []
     try:
         for index in range(RUNS + 1):
-            run = folder / f"floor-{index}"
+            run = folder / f"floor-{use_cgroup}-{index}"
             run.mkdir()
             (run / name).write_text(code)
             cgroup = layout.run(f"scriptman-bench-floor-{os.getpid()}-{index}") if layout else None
@@ -312,6 +312,7 @@ def main() -> None:
         finally:
             spawn.stop()
         floor = supervisor_floor(folder)
+        floor_without = supervisor_floor(folder, use_cgroup=False)
         server = Server(folder / "home", {"SCRIPTMAN_MAX_CONCURRENCY": str(CONCURRENCY)})
         try:
             overhead = {language: run_overhead(server, folder, language) for language in LANGUAGES}
@@ -340,6 +341,11 @@ def main() -> None:
         f"| floor: launcher → supervisor → trivial python script → status file, no server or database, median of "
         f"{RUNS} | {floor['bare_median'] * 1000:.0f} ms bare | {floor['median'] * 1000:.0f} ms: "
         f"+{(floor['median'] - floor['bare_median']) * 1000:.0f} ms | {floor['median'] / floor['bare_median']:.1f}x |"
+    )
+    print(
+        f"| the same floor without a run cgroup | {floor_without['bare_median'] * 1000:.0f} ms bare | "
+        f"{floor_without['median'] * 1000:.0f} ms: +{(floor_without['median'] - floor_without['bare_median']) * 1000:.0f} ms"
+        f" | {floor_without['median'] / floor_without['bare_median']:.1f}x |"
     )
     print(
         f"| throughput, supervisor spawned (no launcher) | {bare_rate:.1f} runs/s bare | {spawn_rate:.1f} runs/s | "
