@@ -135,10 +135,10 @@ def stream_logs(path: ExecutionPath, query: StreamQuery) -> Response:
             finally:
                 db.session.remove()
 
-    followed = logstream.events(
+    followed = logstream.stream(
         log_path, offset, lookup, execution_id=execution_id, batch=query.batch, watch=settings().log_follow == "inotify"
     )
-    response = Response(logstream.to_sse(followed), mimetype="text/event-stream")
+    response = Response(followed, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

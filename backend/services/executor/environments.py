@@ -161,7 +161,7 @@ def _build_python(target: Path, dependencies: list[str], cache: Path, sink: Line
     if uv:
         _run_installer([uv, "venv", "--quiet", "--python", python, str(target)], env, sink, err_sink=err_sink)
         # compiled once here: runs get PYTHONDONTWRITEBYTECODE, so without it every run that imports a
-        # dependency compiled its sources again (`import requests`: +0.1–0.25 s per run, measured)
+        # dependency compiled its sources again (`import requests`: +0.1 to 0.25 s per run, measured)
         install = [uv, "pip", "install", "--compile-bytecode", "--python", target_python, *dependencies]
         _run_installer(install, env, sink, err_sink=err_sink)
     else:
