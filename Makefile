@@ -72,6 +72,11 @@ screenshots: install test-deps
 bench: install
 	$(VENV)/bin/python benchmarks/run.py
 	$(VENV)/bin/python benchmarks/log_latency.py
+	$(VENV)/bin/python benchmarks/sse_clients.py
+	$(VENV)/bin/python benchmarks/big_output.py
+	$(VENV)/bin/python benchmarks/api.py
+	$(VENV)/bin/python benchmarks/deps.py
+	$(VENV)/bin/python benchmarks/schedules.py
 
 bench-ui: install test-deps
 	SCRIPTMAN_CHROMIUM=$(CHROMIUM) $(VENV)/bin/python benchmarks/ui_log.py

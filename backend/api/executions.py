@@ -30,7 +30,7 @@ def list_executions(query: ExecutionListQuery) -> Response:
 @bp.get("/<int:execution_id>", responses={200: ExecutionOut, 404: Problem})
 def get_execution(path: ExecutionPath) -> Response:
     """One execution with its status, result and metrics."""
-    return json_response(execution_out(service.get_execution(path.execution_id)))
+    return json_response(execution_out(service.show_execution(path.execution_id)))
 
 
 @bp.delete("/<int:execution_id>", responses={204: None, 404: Problem, 409: Problem})

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.extensions import db
@@ -98,6 +98,16 @@ class Execution(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_executions_script_id_id", "script_id", "id"),
         Index("ix_executions_status", "status"),
         Index("ix_executions_trigger", "trigger"),
+        # the dashboard's runs per day: a range of queued_at read from the index alone
+        Index("ix_executions_queued_at_status", "queued_at", "status", "next_attempt_id"),
+        # text search: with "error IS NOT NULL" in the query, matching errors are read from this small
+        # index and the script-name matches from (script_id, id), not by reading every row
+        Index(
+            "ix_executions_error",
+            "error",
+            sqlite_where=text("error IS NOT NULL"),
+            postgresql_where=text("error IS NOT NULL"),
+        ),
         # ids name a run's folders and log: never hand one out again after a delete
         {"sqlite_autoincrement": True},
     )

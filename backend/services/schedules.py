@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from backend.database import begin_write
 from backend.errors import NotFound, Unprocessable
@@ -73,6 +74,12 @@ def script_info(script_ids: set[int]) -> dict[int, ScriptInfo]:
     return {int(row.id): ScriptInfo(row.name, list(row.parameters or [])) for row in rows}
 
 
+_OTHER = aliased(Execution)  # built once: an alias per call cost more than the query
+_NEWEST_OF_SCHEDULE = (
+    select(func.max(_OTHER.id)).where(_OTHER.schedule_id == Schedule.id).correlate(Schedule).scalar_subquery()
+)
+
+
 def newest_statuses(schedule_ids: list[int]) -> dict[int, str]:
     """Schedule id → the live status of its newest run (retries included), in one query for the batch.
 
@@ -81,9 +88,9 @@ def newest_statuses(schedule_ids: list[int]) -> dict[int, str]:
     """
     if not schedule_ids:
         return {}
-    newest = (
-        select(func.max(Execution.id)).where(Execution.schedule_id.in_(schedule_ids)).group_by(Execution.schedule_id)
-    )
+    # one max(id) per schedule, a single step down the schedule_id index each (a GROUP BY read all
+    # of the schedules' runs: most of the history, where schedules start most runs)
+    newest = select(_NEWEST_OF_SCHEDULE).where(Schedule.id.in_(schedule_ids))
     rows = db.session.execute(select(Execution.schedule_id, Execution.status).where(Execution.id.in_(newest)))
     return {int(row.schedule_id): str(row.status) for row in rows}
 

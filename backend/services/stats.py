@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, Select, func, select
 
 from backend.extensions import db
 from backend.models import Execution, Schedule, Script
 from backend.models.execution import ExecutionStatus
+from backend.services.executions import FOR_DISPLAY
 
 FAILED_STATUSES = (ExecutionStatus.FAILED.value, ExecutionStatus.TIMED_OUT.value)
 RECENT_FAILURES = 10
@@ -80,27 +81,38 @@ def overview(days: int, today: date | None = None) -> Overview:
     }
     running = db.session.scalars(
         select(Execution)
+        .options(FOR_DISPLAY)
         .where(Execution.status == ExecutionStatus.RUNNING.value)
         .order_by(Execution.id)
         .limit(RUNNING_SHOWN)
     ).all()
     failures = db.session.scalars(
         select(Execution)
+        .options(FOR_DISPLAY)
         .where(Execution.status.in_(FAILED_STATUSES), LAST_ATTEMPT)
         .order_by(Execution.id.desc())
         .limit(RECENT_FAILURES)
     ).all()
+    # four counts in one round trip (each is a single index lookup or a small table)
+    queued, scripts, schedules, active = db.session.execute(
+        select(
+            _count(select(func.count()).where(Execution.status == ExecutionStatus.QUEUED.value)),
+            _count(select(func.count()).select_from(Script)),
+            _count(select(func.count()).select_from(Schedule)),
+            _count(select(func.count()).select_from(Schedule).where(Schedule.enabled.is_(True))),
+        )
+    ).one()
     return Overview(
         days=ordered,
         running=list(running),
-        queued=_count(select(func.count()).where(Execution.status == ExecutionStatus.QUEUED.value)),
+        queued=int(queued or 0),
         recent_failures=list(failures),
-        scripts=_count(select(func.count()).select_from(Script)),
-        schedules=_count(select(func.count()).select_from(Schedule)),
-        active_schedules=_count(select(func.count()).select_from(Schedule).where(Schedule.enabled.is_(True))),
+        scripts=int(scripts or 0),
+        schedules=int(schedules or 0),
+        active_schedules=int(active or 0),
         totals=totals,
     )
 
 
-def _count(query: Any) -> int:
-    return int(db.session.scalar(query) or 0)
+def _count(query: Select[Any]) -> ScalarSelect[Any]:
+    return query.scalar_subquery()

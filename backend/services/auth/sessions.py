@@ -7,7 +7,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from backend.extensions import db
 from backend.models import User, UserSession
@@ -27,21 +27,36 @@ def start_session(user: User, ip: str) -> str:
 
 def resolve(raw: str) -> User | None:
     """The active user behind a session id, or None when it ended, expired or the user is gone."""
-    row = db.session.get(UserSession, secret_digest(raw))
-    if row is None:
-        return None
+    return resolve_and_touch(raw)[0]
+
+
+def resolve_and_touch(raw: str) -> tuple[User | None, bool]:
+    """``resolve``, and whether the session's last-seen time was moved on by this call.
+
+    Every request with a cookie comes here: one query reads the session with its user, and the
+    session row is written at most once per ``TOUCH_INTERVAL`` (the caller renews the cookie's
+    expiry then, not on every request).
+    """
+    found = db.session.execute(
+        select(UserSession, User)
+        .outerjoin(User, User.id == UserSession.user_id)
+        .where(UserSession.id == secret_digest(raw))
+    ).first()
+    if found is None:
+        return None, False
+    row, user = found
     now = utcnow()
     if now - row.last_seen_at > timedelta(days=SESSION_IDLE_DAYS):
         db.session.delete(row)
         db.session.commit()
-        return None
-    user = db.session.get(User, row.user_id)
+        return None, False
     if user is None or not user.active:
-        return None
-    if now - row.last_seen_at > TOUCH_INTERVAL:  # not a write per request
+        return None, False
+    touched = now - row.last_seen_at > TOUCH_INTERVAL
+    if touched:  # not a write per request
         row.last_seen_at = now
         db.session.commit()
-    return user
+    return user, touched
 
 
 def end_session(raw: str) -> None:

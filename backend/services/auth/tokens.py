@@ -40,10 +40,14 @@ def resolve(raw: str) -> User | None:
     """A digest lookup is constant-time in the secret (the digest, not the token, is compared)."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == secret_digest(raw)))
-    if token is None:
+    found = db.session.execute(
+        select(ApiToken, User)
+        .outerjoin(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == secret_digest(raw))
+    ).first()  # the token with its user: one query per request
+    if found is None:
         return None
-    user = db.session.get(User, token.user_id)
+    token, user = found
     if user is None or not user.active:
         return None
     now = utcnow()
