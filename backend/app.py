@@ -47,7 +47,9 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.config.update(
         SECRET_KEY=settings.resolve_secret_key(),
         SQLALCHEMY_DATABASE_URI=settings.sqlalchemy_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        # a server database's connection can go stale (restart, idle timeout): checked before use;
+        # a SQLite file's cannot, and the check was one more statement on every request
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": not settings.sqlalchemy_url.startswith("sqlite")},
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         JSON_SORT_KEYS=False,
     )
