@@ -20,9 +20,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from backend.extensions import db
-from backend.models import Execution, Schedule
+from backend.models import Execution, Schedule, ScheduleFire
 from backend.models.types import utcnow
-from backend.services.scheduler import SchedulerService
+from backend.services.scheduler import SchedulerService, fire
 from backend.services.scheduler.fire import fire_schedule
 from tests.conftest import AppFactory
 from tests.helpers import create_script, wait_final, wait_for, wait_status
@@ -339,3 +339,119 @@ def test_a_fixed_time_fires_once_on_a_dst_change_day(
     [only] = fires(client, sid)
     assert at(only, "scheduled_for") == datetime.fromisoformat(fired) and only["outcome"] == "started"
     wait_final(client, only["execution_id"])
+
+
+# -- many schedules due at one tick ----------------------------------------------------------------
+
+
+def fires_by_schedule(app: Flask) -> dict[int, list[tuple[datetime, str, int | None]]]:
+    """Every fire row, per schedule: (tick, outcome, run)."""
+    with app.app_context():
+        rows = db.session.execute(
+            select(
+                ScheduleFire.schedule_id, ScheduleFire.scheduled_for, ScheduleFire.outcome, ScheduleFire.execution_id
+            )
+        ).all()
+        db.session.remove()
+    history: dict[int, list[tuple[datetime, str, int | None]]] = {}
+    for sid, scheduled_for, outcome, execution_id in rows:
+        history.setdefault(int(sid), []).append((scheduled_for, outcome, execution_id))
+    return history
+
+
+def test_many_schedules_due_at_one_tick_fire_once_each_around_a_paused_and_a_deleted_one(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = client.application
+    monkeypatch.setattr(fire, "BATCH_SIZE", 4)  # 14 due fires: four write transactions
+    target = create_script(client, "many", FAST)
+    sids = [
+        schedule_at(client, seconds(0), target["id"], name=f"many-{i}", overlap_policy="parallel") for i in range(14)
+    ]
+    paused = schedule_at(client, seconds(0), target["id"], name="paused", overlap_policy="parallel")
+    deleted = schedule_at(client, seconds(0), target["id"], name="deleted", overlap_policy="parallel")
+    with time_machine.travel(seconds(0.5), tick=False):
+        assert client.post(f"/api/schedules/{paused}/toggle").json["enabled"] is False
+        assert client.delete(f"/api/schedules/{deleted}").status_code == 204
+
+    assert tick(app, seconds(1)) == sids
+    assert tick(app, seconds(1)) == [], "a tick fires once"
+    history = fires_by_schedule(app)
+    assert set(history) == set(sids)
+    for sid in sids:
+        [(scheduled_for, outcome, execution_id)] = history[sid]
+        assert (scheduled_for, outcome) == (seconds(1), "started")
+        assert run_ids(app, sid) == [execution_id]
+        body = client.get(f"/api/schedules/{sid}").json
+        assert at(body, "last_run_at") == seconds(1) and at(body, "next_run_at") == seconds(2)
+        assert body["last_status"] is not None
+    for sid in sids:
+        assert wait_final(client, history[sid][0][2])["status"] == "succeeded"
+
+
+def test_a_fire_that_fails_or_is_already_recorded_does_not_stop_the_rest_of_its_batch(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = client.application
+    target = create_script(client, "batch", FAST)
+    sids = [
+        schedule_at(client, seconds(0), target["id"], name=f"batch-{i}", overlap_policy="parallel") for i in range(6)
+    ]
+    duplicate, broken, paused, gone = sids[1], sids[3], sids[4], 10_000
+    with app.app_context():  # another leader already fired this one's tick (the unique row is the backstop)
+        db.session.add(ScheduleFire(schedule_id=duplicate, scheduled_for=seconds(1), outcome="started"))
+        db.session.execute(update(Schedule).where(Schedule.id == paused).values(enabled=False))
+        db.session.commit()
+        db.session.remove()
+    start = fire.executions.start
+
+    def start_or_break(*args: Any, **kwargs: Any) -> Execution:
+        if kwargs.get("schedule_id") == broken:
+            raise RuntimeError("a bug in one fire")
+        return start(*args, **kwargs)
+
+    monkeypatch.setattr(fire.executions, "start", start_or_break)
+    with time_machine.travel(seconds(1), tick=False), app.app_context():
+        results = fire.fire_due([(sid, seconds(1)) for sid in [*sids, gone]])
+        db.session.remove()
+
+    assert results[:3] == [True, False, True] and results[4:] == [False, True, False]
+    assert isinstance(results[3], RuntimeError)
+    history = fires_by_schedule(app)
+    healthy = [sids[0], sids[2], sids[5]]
+    for sid in healthy:
+        [(_tick, outcome, execution_id)] = history[sid]
+        assert outcome == "started" and run_ids(app, sid) == [execution_id]
+    assert [outcome for _tick, outcome, _run in history[duplicate]] == ["started"]  # the earlier row only
+    assert run_ids(app, duplicate) == []
+    assert broken not in history and paused not in history and run_ids(app, broken) == []
+    broken_body = client.get(f"/api/schedules/{broken}").json
+    assert at(broken_body, "next_run_at") == seconds(1), "not advanced: the next tick records the gap"
+    for sid in healthy:
+        assert wait_final(client, history[sid][0][2])["status"] == "succeeded"
+
+
+def test_schedules_due_together_fire_once_per_tick_through_apscheduler(make_app: AppFactory, tmp_path: Path) -> None:
+    app = make_app(**REAL_SCHEDULER)
+    client = app.test_client()
+    gate = tmp_path / "gate"
+    target = create_script(client, "gated", GATED, parameters=[{"name": "GATE", "type": "string"}])
+    sids = [
+        schedule(client, target["id"], name=f"together-{i}", params={"GATE": str(gate)}, overlap_policy="skip")["id"]
+        for i in range(8)
+    ]
+    for sid in sids:
+        wait_for(lambda sid=sid: at_least(3, fires(client, sid)), 10, message=f"three ticks of schedule {sid}")
+    for sid in sids:
+        assert client.post(f"/api/schedules/{sid}/toggle").json["enabled"] is False
+    wait_for(lambda: all(not has_job(app, sid) for sid in sids), 5, message="the jobs to go")
+
+    gate.touch()
+    for sid in sids:
+        history = fires(client, sid)
+        ticks = [f["scheduled_for"] for f in history]
+        assert len(ticks) == len(set(ticks)), "no tick fires twice"
+        assert [f["outcome"] for f in history if f["outcome"] == "started"] == ["started"]
+        assert {f["outcome"] for f in history} <= {"started", "skipped", "missed"}
+        [run] = run_ids(app, sid)
+        assert wait_final(client, run)["status"] == "succeeded"

@@ -6,12 +6,21 @@ another schedule's fire (RELIABILITY F6). Every due tick leaves a row: ``started
 grace) or ``failed`` (the run could not be queued) — no silent drops (F1). The fire row and the
 execution are written in one transaction guarded by the unique ``(schedule_id, scheduled_for)``
 index, so a tick that somehow fires twice queues one run.
+
+Fires due at the same moment go out together (``fire_due``): up to ``BATCH_SIZE`` of them share one
+``BEGIN IMMEDIATE`` … ``COMMIT`` and one wake of the executor, each inside its own savepoint, so
+one that fails (or whose tick is already recorded) is rolled back alone and the others still fire.
+At 1,000 schedules a minute, one transaction and one executor wake per fire, from four threads
+taking turns at SQLite's single write lock, left the last fire 5 to 12 s after the minute.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -30,14 +39,27 @@ from backend.models import (
     Script,
     Trigger,
 )
+from backend.models.schedule import OverlapPolicy
 from backend.models.types import utcnow
 from backend.services import executions
-from backend.services.scheduler import cron
+from backend.services.scheduler import cron, trigger
 
 log = logging.getLogger(__name__)
 
 MISSED_COUNT_CAP = 10_000
 LATE_NOTE_SECONDS = 1.0
+BATCH_SIZE = 100  # fires per write transaction
+BATCH_MAX_SECONDS = 0.25  # and no longer than this: other writers (runs, API) wait for the lock meanwhile
+SPEC_CACHE_SIZE = 1024
+
+Due = tuple[int, datetime]  # (schedule id, the tick it fires for)
+FireResult = bool | Exception  # a run was queued / not; or what went wrong
+
+
+@lru_cache(maxsize=SPEC_CACHE_SIZE)
+def parse_cron(expression: str, timezone: str) -> cron.CronSpec:
+    """``cron.parse`` remembered (~0.4 ms each, two croniter walks): every fire re-reads its schedule's cron."""
+    return cron.parse(expression, timezone)
 
 
 def _request_sync() -> None:
@@ -47,10 +69,16 @@ def _request_sync() -> None:
 
 
 def set_runtime(schedule_id: int, **values: object) -> None:
-    """Update bookkeeping columns without touching ``updated_at`` (that one means "edited by a user")."""
-    db.session.execute(
-        update(Schedule).where(Schedule.id == schedule_id).values(updated_at=Schedule.updated_at, **values)
-    )
+    """Update bookkeeping columns without touching ``updated_at`` (that one means "edited by a user").
+
+    A plain table update (the ORM's bulk-update path, which also searched the session for the
+    row, cost ~0.5 ms a fire); a loaded ``Schedule`` is expired so a read after this sees the new values.
+    """
+    table = Schedule.__table__  # Core: the ORM's bulk-update path cost ~0.3 ms a fire
+    db.session.execute(update(table).where(table.c.id == schedule_id).values(updated_at=table.c.updated_at, **values))
+    loaded = db.session.identity_map.get(db.session.identity_key(Schedule, schedule_id))
+    if loaded is not None:
+        db.session.expire(loaded)
 
 
 def fire_now(schedule: Schedule, script: Script, created_by_id: int | None = None) -> Execution:
@@ -86,10 +114,10 @@ def fire_now(schedule: Schedule, script: Script, created_by_id: int | None = Non
     return execution
 
 
-def queue_run(schedule: Schedule) -> tuple[FireOutcome, Execution | None, str | None]:
+def queue_run(schedule: Schedule, batch: _Batch | None = None) -> tuple[FireOutcome, Execution | None, str | None]:
     """Queue one run of the schedule's script (its pinned version, else the current one) with its params
     over the version's defaults."""
-    script = db.session.get(Script, schedule.script_id)
+    script = batch.script(schedule.script_id) if batch is not None else db.session.get(Script, schedule.script_id)
     if script is None:
         return FireOutcome.FAILED, None, "the script no longer exists"
     try:
@@ -124,10 +152,12 @@ def _has_waiting_fire(schedule_id: int) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
-def _decide(schedule: Schedule) -> tuple[FireOutcome, Execution | None, str | None]:
-    """Apply the overlap policy to a fire that is on time."""
-    active = _active_runs(schedule.id)
+def _decide(schedule: Schedule, batch: _Batch | None) -> tuple[FireOutcome, Execution | None, str | None]:
+    """Apply the overlap policy to a fire that is on time (``parallel`` needs no look at the active runs)."""
     policy = schedule.overlap_policy
+    if policy == OverlapPolicy.PARALLEL.value:
+        return queue_run(schedule, batch)
+    active = _active_runs(schedule.id)
     if policy == "skip" and active:
         first_id, status = active[0]
         return FireOutcome.SKIPPED, None, f"overlap policy skip: execution #{first_id} is still {status}"
@@ -137,7 +167,7 @@ def _decide(schedule: Schedule) -> tuple[FireOutcome, Execution | None, str | No
             return FireOutcome.SKIPPED, None, "overlap policy queue: a run of this schedule is already waiting"
         if active:
             return FireOutcome.QUEUED, None, f"overlap policy queue: waits for execution #{active[0][0]} to end"
-    return queue_run(schedule)
+    return queue_run(schedule, batch)
 
 
 def _missed_gap(spec: cron.CronSpec, schedule_id: int, expected: datetime, due: datetime) -> ScheduleFire | None:
@@ -167,24 +197,104 @@ def catch_up_tick(spec: cron.CronSpec, expected: datetime, now: datetime) -> dat
 
 
 def fire_schedule(schedule_id: int, scheduled_for: datetime | None = None, *, now: datetime | None = None) -> bool:
-    """APScheduler job target for ``schedule-<id>`` (and what ``tick`` calls); runs in an app context.
+    """Fire one tick ``scheduled_for`` as of ``now`` (``fire_due`` for one); True when a run was queued.
 
-    Fires the tick ``scheduled_for`` as of ``now``; True when a run was queued.
+    A tick already recorded (the unique fire row) queues nothing and returns False; other errors raise.
     """
-    now = now or utcnow()
-    due = scheduled_for or now
+    due = scheduled_for or now or utcnow()
+    [result] = fire_due([(schedule_id, due)], now=now)
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def fire_due(dues: Sequence[Due], *, now: datetime | None = None) -> list[FireResult]:
+    """Fire many ticks in a few write transactions; one result per tick, in order. Needs an app context.
+
+    Each fire is decided with the clock as it reaches it (``now`` pins it, for tests), so the misfire
+    grace and ``fired_at`` stay honest for the last of a large batch. The executor is woken once
+    per committed batch. If a batch cannot commit at all (the write lock, a broken connection),
+    its fires are tried again one by one, so one bad fire never takes the others with it.
+    """
+    results: list[FireResult] = []
+    while len(results) < len(dues):
+        batch, committed = _fire_batch(dues[len(results) :], now)
+        if not committed:  # the batch could not be written: the same ticks again, each on its own
+            batch = [_fire_alone(due, now) for due in dues[len(results) : len(results) + max(1, len(batch))]]
+        results.extend(batch)
+    return results
+
+
+class _Batch:
+    """What a batch reads once, under its write lock: its schedules (one query, not one per fire) and
+    their scripts, kept referenced (the session holds loaded rows weakly, so a script shared by a
+    thousand schedules would otherwise be loaded again, with its tags, for each of them)."""
+
+    def __init__(self, schedule_ids: Sequence[int]) -> None:
+        rows = db.session.scalars(select(Schedule).where(Schedule.id.in_(schedule_ids))).all()
+        self.schedules: dict[int, Schedule] = {row.id: row for row in rows}
+        self.scripts: dict[int, Script | None] = {}
+
+    def schedule(self, schedule_id: int) -> Schedule | None:
+        if schedule_id not in self.schedules:  # beyond the preloaded ones (the batch ran on past BATCH_SIZE)
+            found = db.session.get(Schedule, schedule_id)
+            if found is None:
+                return None
+            self.schedules[schedule_id] = found
+        return self.schedules[schedule_id]
+
+    def script(self, script_id: int) -> Script | None:
+        if script_id not in self.scripts:
+            self.scripts[script_id] = db.session.get(Script, script_id)
+        return self.scripts[script_id]
+
+
+def _fire_batch(dues: Sequence[Due], now: datetime | None) -> tuple[list[FireResult], bool]:
+    """Fire from the front of ``dues`` in one transaction, up to the batch limits; False if it did not commit."""
+    results: list[FireResult] = []
+    started = time.monotonic()
     try:
-        started = _fire(schedule_id, due, now)
-    except IntegrityError:
-        db.session.rollback()
-        log.warning("schedule %s: the tick %s is already recorded; not firing it again", schedule_id, due)
-        return False
+        begin_write()
+        batch = _Batch([schedule_id for schedule_id, _ in dues[:BATCH_SIZE]])
+        for schedule_id, due in dues:
+            results.append(_fire_in_savepoint(schedule_id, due, now or utcnow(), batch))
+            if len(results) >= BATCH_SIZE or time.monotonic() - started >= BATCH_MAX_SECONDS:
+                break
+        db.session.commit()
     except Exception:
         db.session.rollback()
-        raise
-    if started:
+        if len(results) > 1:
+            log.exception("a batch of %d schedule fires could not be written; firing them one by one", len(results))
+        return results, False
+    if any(result is True for result in results):
         executions.wake_executor()
-    return started
+    return results, True
+
+
+def _fire_alone(due: Due, now: datetime | None) -> FireResult:
+    schedule_id, scheduled_for = due
+    try:
+        begin_write()
+        result = _fire_in_savepoint(schedule_id, scheduled_for, now or utcnow(), _Batch([schedule_id]))
+        db.session.commit()
+    except Exception as error:
+        db.session.rollback()
+        return error
+    if result is True:
+        executions.wake_executor()
+    return result
+
+
+def _fire_in_savepoint(schedule_id: int, due: datetime, now: datetime, batch: _Batch) -> FireResult:
+    """One fire inside the open write transaction; rolled back to its savepoint if it fails."""
+    try:
+        with db.session.begin_nested():
+            return _fire(schedule_id, due, now, batch)
+    except IntegrityError:
+        log.warning("schedule %s: the tick %s is already recorded; not firing it again", schedule_id, due)
+        return False
+    except Exception as error:
+        return error
 
 
 def tick(now: datetime | None = None) -> list[int]:
@@ -192,9 +302,9 @@ def tick(now: datetime | None = None) -> list[int]:
 
     This is what the schedules' APScheduler jobs do when they go off, for all of them at once and
     on a given clock: the due tick comes from the same croniter arithmetic the jobs' trigger uses
-    (coalesced, as the jobs are), and ``fire_schedule`` applies the misfire grace and the overlap
-    policy and writes the fire rows. Tests drive it at exact instants instead of waiting for
-    real seconds; ``SchedulerService.tick`` runs it in an app context.
+    (coalesced, as the jobs are), and ``fire_due`` applies the misfire grace and the overlap
+    policy and writes the fire rows, in the same batches. Tests drive it at exact instants instead
+    of waiting for real seconds; ``SchedulerService.tick`` runs it in an app context.
     """
     now = now or utcnow()
     rows = db.session.execute(
@@ -203,37 +313,36 @@ def tick(now: datetime | None = None) -> list[int]:
         .order_by(Schedule.next_run_at, Schedule.id)
     ).all()
     db.session.rollback()
-    fired = []
+    dues: list[Due] = []
     for row in rows:
         try:
-            spec = cron.parse(row.cron, row.timezone)
+            spec = parse_cron(row.cron, row.timezone)
         except cron.CronError as error:  # as the service does: such a schedule gets no job
             log.warning("schedule %s has an unusable cron (%s); not firing it", row.id, error)
             continue
-        fire_schedule(int(row.id), catch_up_tick(spec, row.next_run_at, now), now=now)
-        fired.append(int(row.id))
-    return fired
+        dues.append((int(row.id), catch_up_tick(spec, row.next_run_at, now)))
+    for (schedule_id, due), result in zip(dues, fire_due(dues, now=now), strict=True):
+        if isinstance(result, Exception):
+            log.error("schedule %s: the fire for %s failed", schedule_id, due, exc_info=result)
+    return [schedule_id for schedule_id, _ in dues]
 
 
-def _fire(schedule_id: int, due: datetime, now: datetime) -> bool:
-    begin_write()
-    schedule = db.session.get(Schedule, schedule_id)
+def _fire(schedule_id: int, due: datetime, now: datetime, batch: _Batch) -> bool:
+    """Decide and record one fire in the caller's transaction (savepoint); True when a run was queued."""
+    schedule = batch.schedule(schedule_id)
     if schedule is None or not schedule.enabled:
-        db.session.rollback()
         _request_sync()  # a job outlived its schedule (changed in another process): drop it
         return False
     try:
-        spec = cron.parse(schedule.cron, schedule.timezone)
+        spec = parse_cron(schedule.cron, schedule.timezone)
     except cron.CronError as error:
         db.session.add(
             ScheduleFire(
                 schedule_id=schedule_id, scheduled_for=due, outcome=FireOutcome.FAILED.value, detail=str(error)
             )
         )
-        db.session.commit()
         return False
-    if not cron.is_fire_time(spec, due):
-        db.session.rollback()
+    if not trigger.is_fire_time(spec, due):
         _request_sync()  # the cron changed since this job was built; the rebuilt job fires instead
         return False
 
@@ -252,7 +361,7 @@ def _fire(schedule_id: int, due: datetime, now: datetime) -> bool:
             f"the misfire grace is {schedule.misfire_grace_seconds} s"
         )
     else:
-        outcome, execution, detail = _decide(schedule)
+        outcome, execution, detail = _decide(schedule, batch)
         if lateness > LATE_NOTE_SECONDS and detail is None:
             detail = f"catch-up: fired {lateness:.0f} s late, within the {schedule.misfire_grace_seconds} s grace"
     rows.append(
@@ -266,11 +375,11 @@ def _fire(schedule_id: int, due: datetime, now: datetime) -> bool:
         )
     )
     db.session.add_all(rows)
-    runtime: dict[str, object] = {"next_run_at": cron.next_after(spec, due)}
+    runtime: dict[str, object] = {"next_run_at": trigger.next_after(spec, due)}
     if execution is not None:
         runtime.update(last_run_at=now, last_status=execution.status)
     set_runtime(schedule_id, **runtime)
-    db.session.commit()
+    db.session.flush()
     log.info(
         "schedule %s fired for %s: %s%s", schedule_id, due.isoformat(), outcome.value, f" ({detail})" if detail else ""
     )
