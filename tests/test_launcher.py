@@ -123,3 +123,25 @@ def test_spawn_mode_starts_each_supervisor_as_a_fresh_child(make_app: AppFactory
     assert _supervisor(app, client, run["id"]).ppid() == os.getpid()
     gate.touch()
     assert wait_final(client, run["id"])["status"] == "succeeded"
+
+
+def test_a_launcher_that_does_not_answer_fails_the_run_and_never_runs_it_late(
+    app: Flask, client: FlaskClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    launcher = _launcher(app)
+    launcher.start()
+    wait_for(lambda: launcher.ready.is_set(), message="the launcher to be ready")
+    assert launcher.popen is not None
+    monkeypatch.setattr(launcher_module, "REPLY_SECONDS", 0.5)
+    marker = tmp_path / "ran"
+    script = create_script(client, "late", f"open({str(marker)!r}, 'w').write('x')")
+    os.kill(launcher.popen.pid, signal.SIGSTOP)  # a hung launcher: it reads the request only later
+    try:
+        done = wait_final(client, execute(client, script["id"])["id"])
+    finally:
+        os.kill(launcher.popen.pid, signal.SIGCONT)
+    assert done["status"] == "failed" and "launcher did not answer" in done["error"], done["error"]
+    # the launcher wakes and forks for the old request first: that supervisor finds no spec and ends
+    again = wait_final(client, execute(client, create_script(client, "after", "print('ok')")["id"])["id"])
+    assert again["status"] == "succeeded"
+    assert not marker.exists()  # the timed-out run's script never ran, not even late

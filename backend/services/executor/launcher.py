@@ -154,7 +154,12 @@ class Launcher:
         try:
             pid = reply.result(timeout=REPLY_SECONDS)
         except FutureTimeout:
-            raise LauncherUnavailable("the launcher did not answer") from None
+            # Not "unavailable": starting it directly now could run the script twice if the launcher
+            # wakes up later. Without its spec a late fork ends at once; this run fails with a reason.
+            spec_path.unlink(missing_ok=True)
+            raise TimeoutError(
+                f"the launcher did not answer in {REPLY_SECONDS:.0f} s; the run was not started"
+            ) from None
         finally:
             with self.lock:
                 self.replies.pop(request_id, None)
