@@ -37,11 +37,12 @@ from backend.models import (
     Schedule,
     ScheduleFire,
     Script,
+    ScriptVersion,
     Trigger,
 )
 from backend.models.schedule import OverlapPolicy
 from backend.models.types import utcnow
-from backend.services import executions
+from backend.services import executions, versions
 from backend.services.scheduler import cron, trigger
 
 log = logging.getLogger(__name__)
@@ -121,14 +122,16 @@ def queue_run(schedule: Schedule, batch: _Batch | None = None) -> tuple[FireOutc
     if script is None:
         return FireOutcome.FAILED, None, "the script no longer exists"
     try:
+        number = schedule.version or script.current_version  # pinned, or the script's current version
         execution = executions.start(
             script,
             dict(schedule.params or {}),
             Trigger.SCHEDULE,
-            version_number=schedule.version,  # pinned, or None: the script's current version
+            version_number=number,
             schedule_id=schedule.id,
             created_by_id=schedule.created_by_id,
             commit=False,
+            version=batch.version(script.id, number) if batch is not None else None,
         )
     except ProblemError as error:
         return FireOutcome.FAILED, None, error.detail[:1000]
@@ -234,6 +237,7 @@ class _Batch:
         rows = db.session.scalars(select(Schedule).where(Schedule.id.in_(schedule_ids))).all()
         self.schedules: dict[int, Schedule] = {row.id: row for row in rows}
         self.scripts: dict[int, Script | None] = {}
+        self.versions: dict[tuple[int, int], ScriptVersion] = {}
 
     def schedule(self, schedule_id: int) -> Schedule | None:
         if schedule_id not in self.schedules:  # beyond the preloaded ones (the batch ran on past BATCH_SIZE)
@@ -247,6 +251,13 @@ class _Batch:
         if script_id not in self.scripts:
             self.scripts[script_id] = db.session.get(Script, script_id)
         return self.scripts[script_id]
+
+    def version(self, script_id: int, number: int) -> ScriptVersion:
+        """Read once per batch: a thousand schedules of one script share it (a 404 raises as before)."""
+        key = (script_id, number)
+        if key not in self.versions:
+            self.versions[key] = versions.get_version(script_id, number)
+        return self.versions[key]
 
 
 def _fire_batch(dues: Sequence[Due], now: datetime | None) -> tuple[list[FireResult], bool]:
