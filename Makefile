@@ -16,10 +16,10 @@ CHROMIUM ?= /usr/bin/chromium
 
 install: $(STAMP) frontend
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check "uv>=0.13.9,<0.14"
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]'
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev,postgres,celery]'
 	touch $(STAMP)
 
 # The web app: npm packages from the lock file, then a build when a source is newer than it.
@@ -50,8 +50,15 @@ lint: install
 	$(VENV)/bin/ruff format --check backend tests
 
 # Debian packages the suite needs, installed when absent: bubblewrap for the sandbox tests
-# (skipped only when the kernel refuses namespaces) and chromium for the browser tests.
+# (skipped only when the kernel refuses namespaces), chromium for the browser tests, and the
+# PostgreSQL and Redis servers that the suite starts on loopback ports (tests/servers.py).
 test-deps:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	  echo "installing postgresql (Debian package)"; \
+	  { apt-get install -y -qq postgresql >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }; }; }
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server (Debian package)"; \
+	  { apt-get install -y -qq redis-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }; }; }
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  echo "installing bubblewrap (Debian package)"; \
 	  { apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq bubblewrap; }; }; }

@@ -106,6 +106,7 @@ def _register_services(app: OpenAPI, settings: Settings) -> None:
     from backend.services import runstatus
     from backend.services.chains import start_chained
     from backend.services.executions import schedule_retry
+    from backend.services.executor.celery_executor import CeleryExecutor
     from backend.services.executor.containment import harden_home
     from backend.services.executor.dispatch_wake import ExecutorLeadership
     from backend.services.executor.local import LocalExecutor
@@ -114,9 +115,15 @@ def _register_services(app: OpenAPI, settings: Settings) -> None:
     from backend.services.scheduler import SchedulerService
     from backend.services.scheduler.fire import on_execution_finished
 
-    executor = LocalExecutor(app, settings)
-    # several web processes: one of them dispatches (elected), the others wake it; one process: it does
-    leadership = ExecutorLeadership(executor, settings) if settings.web_processes > 1 else None
+    executor: LocalExecutor | CeleryExecutor
+    leadership: ExecutorLeadership | None = None
+    if settings.executor == "celery":
+        # runs go to `scriptman worker` processes; every process sends and reaps, the claim decides
+        executor = CeleryExecutor(app, settings)
+    else:
+        executor = LocalExecutor(app, settings)
+        # several web processes: one of them dispatches (elected), the others wake it; one process: it does
+        leadership = ExecutorLeadership(executor, settings) if settings.web_processes > 1 else None
     scheduler = SchedulerService(app, settings)
     app.extensions["scriptman.executor"] = executor
     app.extensions["scriptman.scheduler"] = scheduler

@@ -6,6 +6,7 @@ import logging
 import sys
 
 import click
+from pydantic import ValidationError
 
 from backend.config import Settings
 from backend.database import upgrade_database
@@ -14,7 +15,16 @@ from backend.database import upgrade_database
 def _app(settings: Settings | None = None):  # type: ignore[no-untyped-def]
     from backend.app import create_app
 
-    return create_app(settings)
+    return create_app(settings or _settings())
+
+
+def _settings() -> Settings:
+    """The settings, or a one-paragraph error naming what is wrong (not a traceback)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors())
+        raise click.ClickException(f"invalid configuration: {problems}") from None
 
 
 @click.group()
@@ -42,12 +52,37 @@ def serve(host: str | None, port: int | None) -> None:
     """Serve the API and UI with gunicorn (SCRIPTMAN_WEB_PROCESSES workers, many threads each: SSE needs them)."""
     from backend.server import serve as run_server
 
-    settings = Settings()
+    settings = _settings()
     if host:
         settings.host = host
     if port:
         settings.port = port
     run_server(settings)
+
+
+@main.command()
+@click.option(
+    "--name",
+    default=None,
+    help="This worker's name, unique and stable (default SCRIPTMAN_WORKER_NAME or the host name)",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Runs this worker holds at a time (default SCRIPTMAN_WORKER_CONCURRENCY or the CPU count)",
+)
+def worker(name: str | None, concurrency: int | None) -> None:
+    """Run queued executions from the Celery queue (SCRIPTMAN_EXECUTOR=celery, SCRIPTMAN_REDIS_URL).
+
+    Every worker and web process must share SCRIPTMAN_HOME and the database; run `scriptman db upgrade` first.
+    """
+    from backend.services.executor.worker import run_worker
+
+    settings = _settings()
+    if settings.executor != "celery":
+        raise click.ClickException("scriptman worker needs SCRIPTMAN_EXECUTOR=celery (and SCRIPTMAN_REDIS_URL)")
+    run_worker(_app(settings), settings, name, concurrency)
 
 
 @main.command("create-user")

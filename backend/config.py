@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
@@ -105,6 +105,20 @@ class Settings(BaseSettings):
     # seconds between a notification's delivery attempts, comma-separated (4 waits = 5 attempts)
     notification_retry_delays_csv: str = Field(default="10,30,120,600", alias="SCRIPTMAN_NOTIFICATION_RETRY_DELAYS")
     notification_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # "local": runs start in this server's own pool; "celery": they go to a Celery queue on Redis and
+    # `scriptman worker` processes run them (every process shares SCRIPTMAN_HOME: see celery_executor)
+    executor: Literal["local", "celery"] = "local"
+    redis_url: str | None = None
+    # names the Celery queue, the Redis keys and the pub/sub channels: two installs may share one Redis
+    redis_prefix: str = Field(default="scriptman", pattern=r"^[A-Za-z0-9_.-]{1,50}$")
+    # runs one `scriptman worker` holds at a time (its Celery pool); SCRIPTMAN_MAX_CONCURRENCY stays the
+    # cap across all workers. None = the CPU count.
+    worker_concurrency: int | None = Field(default=None, ge=1)
+    # unique per worker and stable across its restarts (a restarted worker re-attaches the runs recorded
+    # under its name); None = this machine's host name
+    worker_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.@:-]{1,200}$")
+    # a worker writes its heartbeat this often; one silent for WORKER_LOST_HEARTBEATS of them is lost
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0, le=300)
 
     @field_validator("public_url")
     @classmethod
@@ -127,6 +141,18 @@ class Settings(BaseSettings):
             if not 0 <= seconds <= 7 * 24 * 3600:
                 raise ValueError(f"{part}: a wait must be between 0 and 604800 seconds")
         return value
+
+    @model_validator(mode="after")
+    def _celery_needs_redis(self) -> Settings:
+        """A clear startup error, not a server that queues runs nobody will ever pick up."""
+        if self.executor == "celery" and not (self.redis_url or "").strip():
+            raise ValueError(
+                "SCRIPTMAN_EXECUTOR=celery needs SCRIPTMAN_REDIS_URL (e.g. redis://localhost:6379/0): "
+                "the runs are queued on Redis for `scriptman worker` processes"
+            )
+        if self.redis_url is not None and self.redis_url.strip() and not re.match(r"rediss?://", self.redis_url):
+            raise ValueError("SCRIPTMAN_REDIS_URL must start with redis:// or rediss://")
+        return self
 
     @property
     def notification_retry_delays(self) -> list[float]:

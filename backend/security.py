@@ -141,10 +141,17 @@ def _remember_target_name() -> None:
         g.audit_detail = {**(g.get("audit_detail") or {}), "name": name}
 
 
-def _audit(response: Response) -> None:
+def audit_in_transaction(status: int) -> None:
+    """Add this request's audit row to the handler's open transaction, committed with its change,
+    instead of a second write transaction after the response (a run's submit pays one commit)."""
+    _audit(Response(status=status), in_transaction=True)
+    g.audit_recorded = True
+
+
+def _audit(response: Response, *, in_transaction: bool = False) -> None:
     """Every change through the API leaves a row: who, what, which object, from where."""
     endpoint = request.endpoint or "unknown"
-    if response.status_code >= 400 and endpoint != "auth.login":
+    if (response.status_code >= 400 and endpoint != "auth.login") or g.get("audit_recorded"):
         return
     target_type, target_id = _target_key()
     detail: dict[str, Any] = {"method": request.method, "path": request.path[:300], "status": response.status_code}
@@ -167,6 +174,7 @@ def _audit(response: Response) -> None:
             detail=detail,
             ip=client_ip(),
             status=response.status_code,
+            in_transaction=in_transaction,
         )
     except Exception:  # the audit trail must never turn a done change into an error
         log.exception("could not write the audit row for %s", endpoint)

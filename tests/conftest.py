@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
@@ -27,6 +30,11 @@ passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 AppFactory = Callable[..., Flask]
 DATABASE_FILE = "scriptman.db"
+# Set (by `make test`'s second pass, through ``python -m tests.servers postgres``) to a PostgreSQL
+# server's URL: every settings object then gets a fresh database on it, copied from one migrated template.
+TEST_DATABASE_URL = os.environ.get("SCRIPTMAN_TEST_DATABASE_URL")
+POSTGRES_TEMPLATE = "scriptman_template"
+POSTGRES_BY_HOME: dict[Path, str] = {}
 KILL_GRACE_SECONDS = 0.5  # SIGTERM to SIGKILL; the tests' scripts do not trap SIGTERM
 TEMPLATE: dict[str, Path] = {}  # "database": set once per session by ``migrated_template``
 
@@ -39,7 +47,26 @@ def make_settings(home: Path, **overrides: Any) -> Settings:
         "kill_grace_seconds": KILL_GRACE_SECONDS,
     }
     values.update(overrides)
+    if TEST_DATABASE_URL and "database_url" not in overrides and "database" in TEMPLATE:
+        # one database per home, as a SQLite file is: an app rebuilt on the same home finds its data
+        key = Path(home).resolve()
+        if key not in POSTGRES_BY_HOME:
+            POSTGRES_BY_HOME[key] = new_postgres_database(TEST_DATABASE_URL, template=POSTGRES_TEMPLATE)
+        values["database_url"] = POSTGRES_BY_HOME[key]
     return Settings(**values)
+
+
+def new_postgres_database(server_url: str, template: str | None = None) -> str:
+    """A new database on ``server_url``'s server (a copy of ``template`` when given); its URL."""
+    name = f"scriptman_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as connection:
+            copy = f' TEMPLATE "{template}"' if template else ""
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"{copy}'))
+    finally:
+        admin.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def build_app(settings: Settings) -> Flask:
@@ -61,6 +88,18 @@ def build_app(settings: Settings) -> Flask:
 @pytest.fixture(scope="session", autouse=True)
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The database every ``build_app`` starts from, made by the real migrations."""
+    if TEST_DATABASE_URL:
+        # PostgreSQL copies a database only while nobody is connected to it: migrate, then let go
+        admin = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{POSTGRES_TEMPLATE}" WITH (FORCE)'))
+            connection.execute(sa.text(f'CREATE DATABASE "{POSTGRES_TEMPLATE}"'))
+        admin.dispose()
+        template_url = TEST_DATABASE_URL.rsplit("/", 1)[0] + f"/{POSTGRES_TEMPLATE}"
+        settings = make_settings(tmp_path_factory.mktemp("template"), database_url=template_url)
+        close_app(build_app(settings))
+        TEMPLATE["database"] = Path(POSTGRES_TEMPLATE)
+        return TEMPLATE["database"]
     settings = make_settings(tmp_path_factory.mktemp("template"))
     close_app(build_app(settings))  # closing the last connection folds the WAL into the file
     TEMPLATE["database"] = settings.data_dir / DATABASE_FILE
@@ -119,3 +158,47 @@ def sandboxed(make_app: AppFactory, tmp_path: Path) -> tuple[Flask, FlaskClient,
     settings = make_settings(tmp_path, sandbox="bwrap")
     app = make_app(settings)
     return app, app.test_client(), settings
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis on a loopback port for the session (tests/servers.py), emptied by nobody: use own keys."""
+    from tests.servers import start_redis
+
+    server = start_redis()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL for the session (tests/servers.py): the URL of its ``postgres`` database.
+
+    ``SCRIPTMAN_TEST_POSTGRES_URL`` points at a server already running instead.
+    """
+    given = os.environ.get("SCRIPTMAN_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    from tests.servers import start_postgres
+
+    server = start_postgres()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """A new, empty database on the session's PostgreSQL; its URL. Dropped after the test."""
+    url = new_postgres_database(postgres_url)
+    try:
+        yield url
+    finally:
+        admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+        admin.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -90,3 +91,11 @@ def counting_queries(app: Flask) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def server_env(settings: Any, **extra: str) -> dict[str, str]:
+    """The environment for a ``scriptman`` subprocess on ``settings``' home and database."""
+    env = {**os.environ, "SCRIPTMAN_HOME": str(settings.home), **extra}
+    if settings.database_url:
+        env["SCRIPTMAN_DATABASE_URL"] = settings.database_url
+    return env

@@ -8,6 +8,7 @@ in tests/test_run_containment.py.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 
@@ -106,7 +107,10 @@ def test_v1_uses_one_folder_per_hierarchy_under_the_servers_own_cgroups(tmp_path
     Path(run.dirs["memory"], "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
     Path(run.dirs["cpuacct"], "cpuacct.usage").write_text("2500000\n")
     assert run.oom_killed() is False and run.cpu_time_ns() == 2_500_000
+    member = subprocess.Popen(["sleep", "30"])  # a process of ours listed as the run's member
+    Path(run.dirs["pids"], "cgroup.procs").write_text(f"{member.pid}\n")
     run.kill(wait_seconds=0)
+    assert member.wait(timeout=10) == -signal.SIGKILL
     assert Path(run.dirs["freezer"], "freezer.state").read_text() == "THAWED"  # frozen, killed, thawed
 
 

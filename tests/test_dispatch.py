@@ -55,3 +55,23 @@ def test_a_follower_of_a_queued_run_hears_that_it_started(idle_dispatcher: None,
     wait_started(client, queued["id"])
     client.post(f"/api/executions/{queued['id']}/cancel")
     assert wait_final(client, queued["id"], timeout=30)["status"] == "cancelled"
+
+
+def test_a_run_behind_many_held_back_ones_of_a_capped_script_still_starts(
+    idle_dispatcher: None, make_app: AppFactory
+) -> None:
+    """The dispatcher reads a few candidates first; when all of them wait for their script's cap it
+    reads on, so a free slot still goes to the run queued behind them."""
+    client = make_app(max_concurrency=2).test_client()
+    capped = create_script(client, "capped", HOLD, max_concurrent=1)
+    held = [execute(client, capped["id"]) for _ in range(local.CANDIDATES_FIRST + 3)]
+    wait_started(client, held[0]["id"])
+    other = create_script(client, "other", "print('free')\n")
+    assert wait_final(client, execute(client, other["id"])["id"], timeout=30)["status"] == "succeeded"
+    assert [client.get(f"/api/executions/{run['id']}").json["status"] for run in held[1:]] == ["queued"] * (
+        len(held) - 1
+    )
+    for run in held:
+        client.post(f"/api/executions/{run['id']}/cancel")
+    for run in held:
+        assert wait_final(client, run["id"], timeout=30)["status"] == "cancelled"

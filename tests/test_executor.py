@@ -23,7 +23,7 @@ from backend.extensions import db
 from backend.models import Execution
 from backend.services.executor.local import LocalExecutor
 from tests.conftest import AppFactory
-from tests.helpers import HOLD, create_script, execute, log_text, wait_final, wait_for, wait_started
+from tests.helpers import HOLD, create_script, execute, log_text, server_env, wait_final, wait_for, wait_started
 
 PY_PARAMS = """
 import json, os
@@ -402,7 +402,7 @@ def test_the_cli_runs_a_script_and_exits_with_its_code(app: Flask, settings: Set
         "import sys\nprint('hi', sys.argv[0], __import__('os').environ['WHO'])\nsys.exit(4)",
         parameters=params,
     )
-    env = {**os.environ, "SCRIPTMAN_HOME": str(settings.home)}
+    env = server_env(settings)
     scriptman = Path(sys.executable).with_name("scriptman")
     result = subprocess.run(
         [str(scriptman), "run", "cli-hello", "--param", "WHO=you"],
@@ -437,3 +437,45 @@ def test_many_threads_submitting_at_once_all_finish(client: FlaskClient, app: Fl
         t.join()
     assert len(set(ids)) == 20
     assert all(wait_final(client, i, 60)["status"] == "succeeded" for i in ids)
+
+
+def test_a_submitted_run_is_audited_with_it_and_a_refused_one_is_not(app: Flask, client: FlaskClient) -> None:
+    """The audit row is written in the submit's own transaction: one row naming the script, 202."""
+    script = create_script(client, "audited", "print('x')\n")
+    run = execute(client, script["id"])
+    assert run["status"] == "queued"  # answered as created, even when claimed meanwhile
+    client.patch(f"/api/scripts/{script['id']}", json={"enabled": False})
+    assert client.post(f"/api/scripts/{script['id']}/execute", json={}).status_code == 409
+    events = client.get("/api/audit", query_string={"action": "runs.execute", "per_page": 50}).json["items"]
+    assert [(e["target_type"], e["target_id"], e["status"]) for e in events] == [("script", str(script["id"]), 202)]
+    assert events[0]["username"] == "test-admin" and events[0]["target_name"] == "audited"
+    assert wait_final(client, run["id"])["status"] == "succeeded"
+
+
+def test_a_forked_child_joins_every_hierarchy_of_its_run_cgroup(settings: Settings) -> None:
+    """The script's child moves itself in (v1: through ``tasks``, without the global lock)."""
+    from backend.services.executor import containment
+
+    layout = containment.cgroup_layout(settings)
+    if layout is None:
+        pytest.skip("no usable cgroup hierarchy on this machine")
+    group = layout.run(f"scriptman-test-join-{os.getpid()}")
+    group.create(max_processes=10, memory_bytes=None)
+    try:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            try:
+                group.join()
+                os.write(write, Path("/proc/self/cgroup").read_bytes())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read, "rb") as handle:
+            membership = handle.read().decode()
+        os.waitpid(pid, 0)
+        # one line per hierarchy (v1) or the one unified line (v2), each naming the run's cgroup
+        assert membership.count(f"/scriptman-test-join-{os.getpid()}\n") == len(group.dirs), membership
+    finally:
+        group.kill()
+        group.remove()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,16 @@ from backend.config import Settings
 from backend.extensions import db
 from backend.models import Execution
 from tests.auth_client import token_for
-from tests.helpers import counting_queries, create_script, execute, log_text, wait_final, wait_for, wait_status
+from tests.helpers import (
+    counting_queries,
+    create_script,
+    execute,
+    log_text,
+    server_env,
+    wait_final,
+    wait_for,
+    wait_status,
+)
 
 # prints what the script got, as the runner hands it over
 SHOW_PARAMS = "import os\nprint('PARAMS', os.environ['SCRIPT_PARAMETERS'])\n"
@@ -52,7 +60,7 @@ GATED = "import os, time\nwhile not os.path.exists(os.environ['GATE']):\n    tim
 
 def scriptman(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     """``scriptman …`` as a user types it, on the test app's home."""
-    env = {**os.environ, "SCRIPTMAN_HOME": str(settings.home), "SCRIPTMAN_SCHEDULER_ENABLED": "false"}
+    env = server_env(settings, SCRIPTMAN_SCHEDULER_ENABLED="false")
     command = [str(Path(sys.executable).with_name("scriptman")), *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=90, check=False)
 

@@ -145,3 +145,48 @@ def test_a_launcher_that_does_not_answer_fails_the_run_and_never_runs_it_late(
     again = wait_final(client, execute(client, create_script(client, "after", "print('ok')")["id"])["id"])
     assert again["status"] == "succeeded"
     assert not marker.exists()  # the timed-out run's script never ran, not even late
+
+
+def _children(pid: int) -> set[int]:
+    return {child.pid for child in psutil.Process(pid).children() if child.status() != psutil.STATUS_ZOMBIE}
+
+
+def test_the_next_supervisor_waits_ready_and_a_spare_ends_with_the_launcher(
+    app: Flask, client: FlaskClient, settings: Settings, tmp_path: Path
+) -> None:
+    """A run's supervisor was forked before the run was claimed (the launcher's spare, already in its
+    own session); the launcher forks the next spare at once; a spare never used ends with the launcher."""
+    script = create_script(client, "spare", GATED, parameters=[{"name": "GATE", "type": "string"}])
+    gate = tmp_path / "gate"
+    gate.touch()
+    assert wait_final(client, execute(client, script["id"], {"GATE": str(gate)})["id"])["status"] == "succeeded"
+    launcher = _launcher(app)
+    assert launcher.popen is not None
+    spare = wait_for(lambda: _children(launcher.popen.pid), message="a spare supervisor").pop()
+    assert os.getsid(spare) == spare
+    gate.unlink()
+    run = execute(client, script["id"], {"GATE": str(gate)})
+    wait_for(lambda: " out a" in log_text(client, run["id"], settings), message="first line")
+    assert _supervisor(app, client, run["id"]).pid == spare  # the spare served this run
+    following = wait_for(lambda: _children(launcher.popen.pid) - {spare}, message="the next spare").pop()
+    os.kill(launcher.popen.pid, signal.SIGKILL)
+    wait_for(lambda: not psutil.pid_exists(following) or psutil.Process(following).status() == psutil.STATUS_ZOMBIE)
+    gate.touch()
+    done = wait_final(client, run["id"])  # the run it served goes on
+    assert done["status"] == "succeeded" and " out b" in log_text(client, run["id"], settings)
+
+
+def test_a_spare_that_died_unused_is_replaced_and_reported_to_nobody(
+    app: Flask, client: FlaskClient, tmp_path: Path
+) -> None:
+    script = create_script(client, "respare", "print('ok')\n")
+    assert wait_final(client, execute(client, script["id"])["id"])["status"] == "succeeded"
+    launcher = _launcher(app)
+    assert launcher.popen is not None
+    spare = wait_for(lambda: _children(launcher.popen.pid), message="a spare supervisor").pop()
+    os.kill(spare, signal.SIGKILL)
+    wait_for(lambda: spare not in _children(launcher.popen.pid), message="the launcher to reap it")
+    runs = [wait_final(client, execute(client, script["id"])["id"]) for _ in range(2)]
+    assert [run["status"] for run in runs] == ["succeeded", "succeeded"]
+    assert spare not in launcher.early_exits  # its end was nobody's run
+    assert launcher.alive

@@ -18,7 +18,7 @@ from backend.config import Settings
 from tests import sse
 from tests.auth_client import token_for
 from tests.conftest import AppFactory, build_app, close_app, make_settings
-from tests.helpers import create_script, execute, wait_final, wait_for
+from tests.helpers import create_script, execute, server_env, wait_final, wait_for
 
 GATED = """
 import os, time
@@ -201,7 +201,7 @@ def _free_port() -> int:
 def test_the_real_server_streams_events_as_they_happen(settings: Settings, tmp_path: Path) -> None:
     """`scriptman serve` (gunicorn gthread) must not buffer the stream."""
     port = _free_port()
-    env = {**os.environ, "SCRIPTMAN_HOME": str(settings.home), "SCRIPTMAN_PORT": str(port)}
+    env = server_env(settings, SCRIPTMAN_PORT=str(port))
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("scriptman")), "serve"],
         env=env,

@@ -26,7 +26,7 @@ from backend.extensions import db
 from backend.models import Execution
 from backend.services.executor import containment
 from tests.conftest import KILL_GRACE_SECONDS, AppFactory, make_settings
-from tests.helpers import create_script, execute, log_text, wait_final, wait_for, wait_status
+from tests.helpers import create_script, execute, log_text, server_env, wait_final, wait_for, wait_status
 
 needs_cgroups = pytest.mark.skipif(
     containment.cgroup_layout(make_settings(Path("/tmp"))) is None,
@@ -142,12 +142,7 @@ def test_recovery_after_a_crash_ends_every_process_of_the_run(make_app: AppFacto
     client = app.test_client()
     token = marker()
     script = create_script(client, "crashy", f"env -i setsid sleep {token} &\nsleep {token}\n", language="shell")
-    env = {
-        **os.environ,
-        "SCRIPTMAN_HOME": str(settings.home),
-        "SCRIPTMAN_PORT": str(_free_port()),
-        "SCRIPTMAN_SCHEDULER_ENABLED": "false",
-    }
+    env = server_env(settings, SCRIPTMAN_PORT=str(_free_port()), SCRIPTMAN_SCHEDULER_ENABLED="false")
     server = subprocess.Popen(
         [sys.executable, "-m", "backend.cli", "serve"],
         env=env,

@@ -403,14 +403,14 @@ def test_a_fire_that_fails_or_is_already_recorded_does_not_stop_the_rest_of_its_
         db.session.execute(update(Schedule).where(Schedule.id == paused).values(enabled=False))
         db.session.commit()
         db.session.remove()
-    start = fire.executions.start
+    queued_row = fire.executions.queued_row
 
-    def start_or_break(*args: Any, **kwargs: Any) -> Execution:
+    def queued_row_or_break(*args: Any, **kwargs: Any) -> dict[str, Any]:
         if kwargs.get("schedule_id") == broken:
             raise RuntimeError("a bug in one fire")
-        return start(*args, **kwargs)
+        return queued_row(*args, **kwargs)
 
-    monkeypatch.setattr(fire.executions, "start", start_or_break)
+    monkeypatch.setattr(fire.executions, "queued_row", queued_row_or_break)
     with time_machine.travel(seconds(1), tick=False), app.app_context():
         results = fire.fire_due([(sid, seconds(1)) for sid in [*sids, gone]])
         db.session.remove()
@@ -455,3 +455,34 @@ def test_schedules_due_together_fire_once_per_tick_through_apscheduler(make_app:
         assert {f["outcome"] for f in history} <= {"started", "skipped", "missed"}
         [run] = run_ids(app, sid)
         assert wait_final(client, run)["status"] == "succeeded"
+
+
+def test_a_fire_that_fails_while_its_batch_is_decided_is_left_out_and_the_rest_is_written_together(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = client.application
+    target = create_script(client, "decided", FAST)
+    sids = [
+        schedule_at(client, seconds(0), target["id"], name=f"decided-{i}", overlap_policy="parallel") for i in range(4)
+    ]
+    broken = sids[2]
+    queued_row = fire.executions.queued_row
+
+    def queued_row_or_break(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        if kwargs.get("schedule_id") == broken:
+            raise RuntimeError("a bug in one fire")
+        return queued_row(*args, **kwargs)
+
+    monkeypatch.setattr(fire.executions, "queued_row", queued_row_or_break)
+    monkeypatch.setattr(fire, "_fire_in_savepoint", None)  # no fallback needed: the batch itself commits
+    with time_machine.travel(seconds(1), tick=False), app.app_context():
+        results = fire.fire_due([(sid, seconds(1)) for sid in sids])
+        db.session.remove()
+
+    assert results[:2] == [True, True] and results[3] is True and isinstance(results[2], RuntimeError)
+    history = fires_by_schedule(app)
+    assert broken not in history and run_ids(app, broken) == []
+    for sid in (sids[0], sids[1], sids[3]):
+        [(_tick, outcome, execution_id)] = history[sid]
+        assert outcome == "started" and run_ids(app, sid) == [execution_id]
+        assert wait_final(client, execution_id)["status"] == "succeeded"

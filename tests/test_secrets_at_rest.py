@@ -94,7 +94,10 @@ def stored_tokens(settings: Settings) -> list[str]:
 
 @pytest.fixture
 def cli_env(settings: Settings) -> dict[str, str]:
-    return {"SCRIPTMAN_HOME": str(settings.home), "SCRIPTMAN_SCHEDULER_ENABLED": "false"}
+    env = {"SCRIPTMAN_HOME": str(settings.home), "SCRIPTMAN_SCHEDULER_ENABLED": "false"}
+    if settings.database_url:
+        env["SCRIPTMAN_DATABASE_URL"] = settings.database_url
+    return env
 
 
 def test_no_secret_reaches_the_database_file_yet_the_run_gets_it(

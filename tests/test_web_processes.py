@@ -29,7 +29,7 @@ import pytest
 from tests import sse
 from tests.auth_client import token_for
 from tests.conftest import build_app, close_app, make_settings
-from tests.helpers import FINAL, wait_for
+from tests.helpers import FINAL, server_env, wait_for
 
 WORKERS = 3
 HOUR = 3600.0
@@ -160,8 +160,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         close_app(app)
     port = _free_port()
     env = {
-        **os.environ,
-        "SCRIPTMAN_HOME": str(settings.home),
+        **server_env(settings),
         "SCRIPTMAN_PORT": str(port),
         "SCRIPTMAN_WEB_PROCESSES": str(WORKERS),
         "SCRIPTMAN_MAX_CONCURRENCY": "4",

@@ -16,7 +16,7 @@ from backend.schemas.common import Problem
 from backend.schemas.executions import ExecutionPath
 from backend.schemas.logs import LogPage, LogQuery, LogRecord, LogSearchQuery, LogSearchResult, StreamQuery
 from backend.services import executions as service
-from backend.services import logsearch, logstream
+from backend.services import logsearch, logship, logstream
 from backend.services.executor import workspace
 from backend.services.executor.logfile import is_record_boundary, iter_text, read_records
 
@@ -123,7 +123,14 @@ def stream_logs(path: ExecutionPath, query: StreamQuery) -> Response:
     execution_id = execution.id
     offset = _resume_offset(query.offset)
     log_path = str(_paths(execution_id).log)
-    _check_offset(log_path, offset, "Last-Event-ID" if request.headers.get("Last-Event-ID", "").strip() else "offset")
+    field = "Last-Event-ID" if request.headers.get("Last-Event-ID", "").strip() else "offset"
+    # a run on a Celery worker: its live log comes from Redis (logship), the file serves once it ended
+    shipped = None if ExecutionStatus(execution.status).is_final else logship.web_client(settings())
+    key = logship.key_for(settings(), execution_id)
+    # an id the stream handed out may be ahead of what this machine's view of the shared file shows
+    known = shipped is not None and not is_record_boundary(log_path, offset) and _shipped_boundary(shipped, key, offset)
+    if not known:
+        _check_offset(log_path, offset, field)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     db.session.remove()  # hold no connection while streaming
 
@@ -135,9 +142,19 @@ def stream_logs(path: ExecutionPath, query: StreamQuery) -> Response:
             finally:
                 db.session.remove()
 
-    followed = logstream.stream(
-        log_path, offset, lookup, execution_id=execution_id, batch=query.batch, watch=settings().log_follow == "inotify"
-    )
+    if shipped is not None:
+        followed = logstream.stream_shipped(
+            log_path, offset, lookup, execution_id=execution_id, client=shipped, key=key, batch=query.batch
+        )
+    else:
+        followed = logstream.stream(
+            log_path,
+            offset,
+            lookup,
+            execution_id=execution_id,
+            batch=query.batch,
+            watch=settings().log_follow == "inotify",
+        )
     response = Response(followed, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
@@ -152,6 +169,14 @@ def _check_offset(log_path: str, offset: int, field: str) -> None:
             "use an offset from next_offset or an event id.",
             field=field,
         )
+
+
+def _shipped_boundary(client: Any, key: str, offset: int) -> bool:
+    """Whether the run's Redis Stream knows the offset (the shared file may not show it yet)."""
+    try:
+        return logship.is_boundary(client, key, offset)
+    except Exception:  # Redis unreachable: the file alone decides
+        return False
 
 
 def _resume_offset(query_offset: int | None) -> int:

@@ -16,6 +16,7 @@ from backend.models import Execution, Trigger
 from backend.schemas.common import Problem
 from backend.schemas.executions import VERSION_HELP, ExecuteBody, ExecutionOut, ExecutionPath, RerunBody, RerunQuery
 from backend.schemas.scripts import ScriptPath
+from backend.security import audit_in_transaction
 from backend.services import executions as service
 from backend.services import scripts as scripts_service
 from backend.services import versions
@@ -125,12 +126,19 @@ def execute(path: ScriptPath) -> Response:
 
 
 def _accepted(execution: Execution) -> Response:
-    """202 with the run as created (queued): rendered before the commit wakes the executor."""
+    """202 with the run as created (queued). The audit row goes in the same transaction (one commit
+    per submit, not a second one after it); the executor is woken first and the answer rendered
+    from the row as committed (kept, not expired: a run claimed meanwhile still answers queued)."""
     db.session.flush()
-    body = execution_out(execution)
-    db.session.commit()
+    audit_in_transaction(202)
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        db.session.commit()
+    finally:
+        session.expire_on_commit = True
     service.wake_executor()
-    return json_response(body, 202)
+    return json_response(execution_out(execution), 202)
 
 
 @bp.post(

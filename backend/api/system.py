@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from flask import Response, current_app, jsonify
 from flask_openapi3 import APIBlueprint, Tag
@@ -14,8 +14,29 @@ from backend import __version__
 from backend.api.helpers import json_response, settings
 from backend.extensions import db
 from backend.services.executor import containment, sandbox
+from backend.services.workers import queue_depth
 
 bp = APIBlueprint("system", __name__, url_prefix="/api", abp_tags=[Tag(name="system")])
+
+
+class WorkerOut(BaseModel):
+    name: str
+    last_heartbeat_seconds_ago: float
+    alive: bool = Field(description="heard from within the bound after which its runs end interrupted")
+
+
+class QueueOut(BaseModel):
+    queued: int = Field(description="queued runs that may start now")
+    delayed: int = Field(description="queued runs waiting for their time (retries with a delay)")
+    redis_messages: int | None = Field(
+        default=None, description="messages waiting in the Celery queue on Redis (celery executor only)"
+    )
+    redis_error: str | None = None
+
+
+class SchedulerOut(BaseModel):
+    enabled: bool
+    leader_here: bool = Field(description="this web process fires the schedules")
 
 
 class HealthOut(BaseModel):
@@ -27,7 +48,25 @@ class HealthOut(BaseModel):
     containment: dict[str, Any] = Field(
         description="cgroup per run (v1/v2/none), the account scripts run as, and what the active mode cannot catch"
     )
-    executor: str
+    executor: Literal["local", "celery"] = Field(description="the executor in use (SCRIPTMAN_EXECUTOR)")
+    workers: list[WorkerOut] = Field(
+        default_factory=list, description="Celery workers seen on Redis (none with the local executor)"
+    )
+    queue: QueueOut
+    scheduler: SchedulerOut
+
+
+def executor_health(executor: Any, current: Any) -> dict[str, Any]:
+    """The executor actually in use, the workers it sees and the queue depth."""
+    queue = queue_depth()
+    if current.executor != "celery" or executor is None or not hasattr(executor, "describe"):
+        return {"executor": "local", "workers": [], "queue": QueueOut(**queue)}
+    seen = executor.describe()
+    return {
+        "executor": "celery",
+        "workers": [WorkerOut(**w) for w in seen["workers"]],
+        "queue": QueueOut(**queue, redis_messages=seen["redis_queue"], redis_error=seen["redis_error"]),
+    }
 
 
 @bp.get("/health", responses={200: HealthOut, 503: HealthOut})
@@ -46,7 +85,11 @@ def health() -> Response:
         uptime_seconds=round(time.monotonic() - started, 3),
         sandbox=sandbox.status(settings()),
         containment=containment.status(settings()),
-        executor="local",  # the only one built so far
+        **executor_health(current_app.extensions.get("scriptman.executor"), settings()),
+        scheduler=SchedulerOut(
+            enabled=settings().scheduler_enabled,
+            leader_here=bool(getattr(current_app.extensions.get("scriptman.scheduler"), "is_leader", False)),
+        ),
     )
     return json_response(body, 200 if database == "ok" else 503)
 

@@ -89,6 +89,8 @@ class Execution(db.Model):  # type: ignore[name-defined,misc]
     # the names of the shared variables it received (never their values)
     variables: Mapped[list[str]] = mapped_column(JSON, default=list)
     sandboxed: Mapped[bool] = mapped_column(default=False)
+    # the Celery worker that claimed it (SCRIPTMAN_EXECUTOR=celery); None under the local executor
+    worker: Mapped[str | None] = mapped_column(String(200), default=None)
 
     def run_values(self) -> dict[str, Any]:
         """The real parameter values of the run: the visible params with the secrets put back."""

@@ -72,8 +72,12 @@ def record(
     detail: dict[str, Any] | None = None,
     ip: str = "",
     status: int = 200,
+    in_transaction: bool = False,
 ) -> None:
-    db.session.rollback()  # never commit something a failed handler left behind
+    """Write the row in its own transaction; ``in_transaction``: add it to the caller's open one
+    instead (committed, or rolled back, with the change it records)."""
+    if not in_transaction:
+        db.session.rollback()  # never commit something a failed handler left behind
     db.session.add(
         AuditEvent(
             user_id=user.id if user else None,
@@ -86,7 +90,8 @@ def record(
             status=status,
         )
     )
-    db.session.commit()
+    if not in_transaction:
+        db.session.commit()
 
 
 def list_events(*, action: str | None, username: str | None, page: int, per_page: int) -> Page[AuditEvent]:

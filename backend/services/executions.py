@@ -228,6 +228,11 @@ def cancel(execution_id: int) -> Execution:
     db.session.refresh(execution)
     if dropped:
         runstatus.announce(execution_id)  # its log followers end now, not at their next status check
+        return execution
+    # the Celery executor: a control message reaches the worker that holds the run, wherever it is
+    remote = getattr(_dispatcher(), "cancel_running", None)
+    if remote is not None:
+        remote(execution_id)
     else:
         process.signal_supervisor(execution.pid, execution.pid_started_at)
     return execution
@@ -442,3 +447,65 @@ def schedule_retry(execution: Execution, script: Script) -> Execution | None:
     db.session.commit()
     wake_executor()
     return retry
+
+
+def queued_row(
+    script: Script,
+    values: dict[str, Any] | None,
+    trigger: Trigger,
+    *,
+    version: ScriptVersion,
+    schedule_id: int | None = None,
+    created_by_id: int | None = None,
+    active: int = 0,
+) -> dict[str, Any]:
+    """The row ``start()`` would insert for a run of ``version``, refused for the same reasons, for a
+    caller that queues many runs in one statement (``insert_queued``): a batch of schedule fires.
+
+    It reads nothing: ``active`` is the script's queued and running runs so far (only looked at for a
+    ``refuse`` limit), counted by the caller, who also counts the rows it is about to insert.
+    """
+    if not script.enabled and trigger is not Trigger.RETRY:
+        raise Conflict(f"Script {script.name!r} is disabled; enable it to run it.", field="enabled")
+    definitions = version.parameters
+    coerced = params_service.coerce_values(definitions, values)
+    if script.max_concurrent and script.concurrency_policy == "refuse" and active >= script.max_concurrent:
+        raise Conflict(
+            f"Script {script.name!r} already has {active} run(s) in progress (limit {script.max_concurrent}).",
+            field="max_concurrent",
+        )
+    secrets = params_service.secret_names(definitions)
+    return {
+        "script_id": script.id,
+        "version_number": version.number,
+        "trigger": trigger.value,
+        "params": params_service.mask_values(definitions, coerced),
+        "secret_params": {k: v for k, v in coerced.items() if k in secrets},
+        "status": ExecutionStatus.QUEUED.value,
+        "schedule_id": schedule_id,
+        "created_by_id": created_by_id,
+    }
+
+
+def count_active(script_id: int) -> int:
+    """The script's queued and running runs (what a ``refuse`` concurrency limit counts)."""
+    return int(
+        db.session.scalar(
+            select(func.count())
+            .select_from(Execution)
+            .where(Execution.script_id == script_id, Execution.status.in_(ACTIVE_STATUSES))
+        )
+        or 0
+    )
+
+
+def insert_queued(rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``queued_row`` rows with one statement (not an ORM flush each: a fifth of a schedule fire's
+    cost); their ids, in order. The caller holds the write transaction, commits and wakes the executor."""
+    if not rows:
+        return []
+    from sqlalchemy import insert  # here, so this appended function leaves the module's imports alone
+
+    table = Execution.__table__
+    result = db.session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+    return [int(row_id) for row_id in result.scalars()]

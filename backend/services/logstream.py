@@ -259,6 +259,122 @@ def stream(
             hub.wait(generation, offset, seen_version, timeout)
 
 
+# --- Server-Sent Events from a Redis Stream (the Celery executor: the run writes on another machine) ---
+
+SHIPPED_BLOCK_SECONDS = 5.0  # the longest XREAD BLOCK: an in-process status announcement waits at most this
+SHIPPED_END_POLL_SECONDS = 0.1  # after the end marker, the status is looked up this soon (then backing off)
+
+
+def stream_shipped(
+    log_path: str,
+    offset: int,
+    lookup: StatusLookup,
+    *,
+    execution_id: int,
+    client: Any,
+    key: str,
+    batch: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+    keepalive_seconds: float = KEEPALIVE_SECONDS,
+    block_seconds: float = SHIPPED_BLOCK_SECONDS,
+) -> Iterator[bytes]:
+    """``stream`` for a run whose log a worker ships to Redis (``logship``): the same events, ids and
+    ``Last-Event-ID`` contract, read from the run's Redis Stream while it lives and from the persisted
+    log file (shared storage) once it ended.
+
+    Stream and file are addressed by the same byte offsets (an entry's Redis id is its start offset),
+    so the follower keeps one ``offset`` and reads the next records from whichever source holds them:
+    the stream while the run lives; the file for a part the stream trimmed (``MAXLEN``), when there is
+    no stream (no shipper, expired, Redis unreachable), and after the end marker or a final status.
+    Whatever the switches, each record is sent once, in order. The final status and ``end`` come once
+    the stream has no more records and the file has nothing after ``offset``.
+
+    Each client reads Redis itself (no shared hub as for local runs): ``XREAD BLOCK`` on the run's
+    key, so an idle follower costs a blocked connection, not polls.
+    """
+    from backend.services import logship  # the import stays out of the local executor's path
+
+    yield b"retry: 2000\n\n"
+    with runstatus.follow(execution_id) as channel:
+        sent: str | None = None  # the status this client was last sent
+        status: dict[str, Any] | None = None
+        status_seen = -1
+        next_check = float("-inf")
+        end_poll = SHIPPED_END_POLL_SECONDS
+        aligned = False  # ``offset`` ends a stream entry (a resume may start inside one)
+        on_file = False  # the end marker was read: the file serves the rest
+        shipping = False  # records came from the stream
+        last_sent = clock()
+        while True:
+            now = clock()
+            if now >= next_check or channel.status_changes != status_seen:
+                status_seen = channel.status_changes
+                status = lookup()
+                if status is None:
+                    yield sse("end", {"status": "deleted", "offset": offset}).encode()
+                    return
+                if on_file:  # the run ended on its worker: its final status is due any moment
+                    next_check, end_poll = now + end_poll, min(end_poll * 2, STATUS_POLL_SECONDS)
+                else:
+                    next_check = now + STATUS_POLL_SECONDS
+                if status["status"] != sent and status["status"] not in FINAL_STATUSES:
+                    sent = status["status"]
+                    yield sse("status", status).encode()
+                    last_sent = now
+            assert status is not None
+            final = status["status"] in FINAL_STATUSES
+            records: list[Record] = []
+            if not on_file:
+                wait = 0.0 if final else min(next_check - now, last_sent + keepalive_seconds - now, block_seconds)
+                try:
+                    got = logship.read(
+                        client, key, offset, block_ms=int(wait * 1000) if wait > 0 else None, aligned=aligned
+                    )
+                except Exception:  # Redis unreachable: the shared file serves meanwhile
+                    got = logship.Read(next_offset=offset, exists=False)
+                    if not final:
+                        time.sleep(FOLLOW_POLL_SECONDS)
+                if got.records:
+                    if not shipping:  # the worker started the run: its status is "running" now, say so
+                        shipping, next_check = True, now
+                    elif any(r.stream == "sys" for r in got.records):  # a run's last line is one: look again soon
+                        next_check = min(next_check, now + STATUS_POLL_SECONDS / 10)
+                    records, aligned = got.records, True
+                elif got.ended:
+                    on_file, next_check, end_poll = True, now, SHIPPED_END_POLL_SECONDS
+                elif got.gap_until is not None:  # trimmed from the stream: the file has it
+                    records = _file_until(log_path, offset, got.gap_until)
+                    if not records:  # the shared file does not show them yet: look again shortly
+                        time.sleep(FOLLOW_POLL_SECONDS)
+                    aligned = False
+                elif not got.exists or final:  # no stream (yet, or any more), or drained after the end
+                    records = read_records(log_path, offset, limit=BATCH_RECORDS)
+                    aligned = False
+                    on_file = final
+            else:
+                records = read_records(log_path, offset, limit=BATCH_RECORDS)
+            if records:
+                yield _Chunk.of(records).text(0, batch)
+                offset = records[-1].next_offset
+                last_sent = now
+                continue
+            if final and on_file:
+                if status["status"] != sent:
+                    yield sse("status", status).encode()
+                yield sse("end", {**status, "offset": offset}).encode()
+                return
+            if now - last_sent >= keepalive_seconds:
+                yield b": keepalive\n\n"
+                last_sent = now
+            if on_file:  # waiting for the final status only (the stream's reads wait in XREAD BLOCK)
+                channel.wait_status(status_seen, max(min(next_check, last_sent + keepalive_seconds) - now, 0.0))
+
+
+def _file_until(log_path: str, offset: int, until: int) -> list[Record]:
+    """The file's records from ``offset`` that end by ``until`` (where the stream takes over)."""
+    return list(takewhile(lambda r: r.next_offset <= until, read_records(log_path, offset, BATCH_RECORDS)))
+
+
 WINDOW_CHARS = 1 << 20  # the recent SSE text a hub keeps for its streams (~1-3 MiB with the batch copies)
 WINDOW_CHUNKS = 2000  # and at most this many reads (a slow printer makes one-record chunks)
 

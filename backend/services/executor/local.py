@@ -26,6 +26,7 @@ from backend.services.executor.claim import claim
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
+CANDIDATES_FIRST = 8
 CANDIDATES_PER_PASS = 100
 WATCH_POLL_SECONDS = 0.25
 
@@ -35,7 +36,9 @@ class LocalExecutor:
         self.app = app
         self.settings = settings
         self.capacity = settings.max_concurrency
-        self.pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="scriptman-run")
+        # a run gives its slot back once its processes are gone, before its end is recorded (so the
+        # next run is prepared meanwhile): up to ``capacity`` threads may still be recording ends
+        self.pool = ThreadPoolExecutor(max_workers=2 * self.capacity, thread_name_prefix="scriptman-run")
         self.wake = threading.Condition()
         self.pending_wake = False
         self.active: set[int] = set()
@@ -110,9 +113,34 @@ class LocalExecutor:
                 db.session.remove()
 
     def _claim_next(self) -> int | None:
-        """Take the oldest runnable queued run, respecting each script's own concurrency cap."""
+        """Take the oldest runnable queued run, respecting each script's own concurrency cap.
+
+        A few candidates first (the oldest one is nearly always free to run: one small read per
+        claim when many are queued); the long list only when those were all held back or taken."""
+        for limit in (CANDIDATES_FIRST, CANDIDATES_PER_PASS):
+            candidates = self._candidates(limit)
+            saturated: set[int] = set()
+            for execution_id, script_id, cap in candidates:
+                if script_id in saturated:
+                    continue
+                if cap:
+                    running = db.session.scalar(
+                        select(func.count())
+                        .select_from(Execution)
+                        .where(Execution.script_id == script_id, Execution.status == ExecutionStatus.RUNNING.value)
+                    )
+                    if running and running >= cap:
+                        saturated.add(script_id)
+                        continue
+                if claim(execution_id):
+                    return int(execution_id)
+            if len(candidates) < limit:
+                return None  # that was every runnable queued run
+        return None
+
+    def _candidates(self, limit: int) -> list[tuple[int, int, int | None]]:
         now = utcnow()
-        candidates = db.session.execute(
+        rows = db.session.execute(
             select(Execution.id, Execution.script_id, Script.max_concurrent)
             .join(Script, Script.id == Execution.script_id)
             .where(
@@ -120,34 +148,32 @@ class LocalExecutor:
                 or_(Execution.not_before.is_(None), Execution.not_before <= now),
             )
             .order_by(Execution.id)
-            .limit(CANDIDATES_PER_PASS)
+            .limit(limit)
         ).all()
-        saturated: set[int] = set()
-        for execution_id, script_id, cap in candidates:
-            if script_id in saturated:
-                continue
-            if cap:
-                running = db.session.scalar(
-                    select(func.count())
-                    .select_from(Execution)
-                    .where(Execution.script_id == script_id, Execution.status == ExecutionStatus.RUNNING.value)
-                )
-                if running and running >= cap:
-                    saturated.add(script_id)
-                    continue
-            if claim(execution_id):
-                return int(execution_id)
-        return None
+        return [(int(a), int(b), c) for a, b, c in rows]
 
     def _run(self, execution_id: int) -> None:
+        release = self._releaser(execution_id)
         try:
-            runner.execute(self.app, execution_id)
+            runner.execute(self.app, execution_id, on_gone=release)
         except Exception:
             log.exception("execution %s crashed the runner", execution_id)
         finally:
+            release()
+
+    def _releaser(self, execution_id: int) -> Callable[[], None]:
+        """Gives the run's slot back (once) and wakes the dispatcher for the next queued run."""
+        released = threading.Event()
+
+        def release() -> None:
+            if released.is_set():
+                return
+            released.set()
             with self.active_lock:
                 self.active.discard(execution_id)
             self.notify()
+
+        return release
 
     # -- recovery ---------------------------------------------------------------------------------------
     def recover(self) -> None:
@@ -182,12 +208,11 @@ class LocalExecutor:
             db.session.remove()
 
     def _watch(self, execution_id: int, pid: int, started_at: float) -> None:
+        release = self._releaser(execution_id)
         try:
             while not self.stopping.is_set() and not process.wait_gone(pid, started_at, WATCH_POLL_SECONDS):
                 pass
             if not self.stopping.is_set():
-                runner.conclude(self.app, execution_id)
+                runner.conclude(self.app, execution_id, on_gone=release)
         finally:
-            with self.active_lock:
-                self.active.discard(execution_id)
-            self.notify()
+            release()

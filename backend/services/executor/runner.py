@@ -19,11 +19,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from backend.config import Settings
 from backend.errors import ProblemError
 from backend.extensions import db
-from backend.models import Execution, ExecutionStatus, Script
+from backend.models import Execution, ExecutionStatus, Script, ScriptVersion
 from backend.models.types import utcnow
 from backend.services import params as params_service
+from backend.services import runstatus, versions
 from backend.services import variables as variables_service
-from backend.services import versions
 from backend.services.executor import containment, environments, launcher, limits, process, sandbox, workspace
 from backend.services.executor.claim import new_cookie
 from backend.services.executor.logfile import LogWriter, Masker, read_records
@@ -122,8 +122,11 @@ def build_argv(language: str, script_file: Path, env_info: environments.Environm
     return [shutil.which("bash") or "/bin/bash", script_file.name]
 
 
-def execute(app: Flask, execution_id: int) -> None:
-    """Run a claimed execution to its end. Never raises: every failure becomes a final status."""
+def execute(app: Flask, execution_id: int, on_gone: Callable[[], None] | None = None) -> None:
+    """Run a claimed execution to its end. Never raises: every failure becomes a final status.
+
+    ``on_gone`` is called once every process of the run is gone, before its end is recorded (the
+    executor gives the run's slot back then); not called when the run never started."""
     with app.app_context():
         try:
             supervisor = _prepare_and_launch(app, execution_id)
@@ -138,12 +141,17 @@ def execute(app: Flask, execution_id: int) -> None:
         if supervisor is None:
             return
         _wait_recording_progress(app, execution_id, supervisor)
-        conclude(app, execution_id, supervisor.returncode)
+        conclude(app, execution_id, supervisor.returncode, on_gone)
 
 
-def conclude(app: Flask, execution_id: int, supervisor_exit: int | None = None) -> None:
+def conclude(
+    app: Flask, execution_id: int, supervisor_exit: int | None = None, on_gone: Callable[[], None] | None = None
+) -> None:
     """Record the end of a run whose supervisor is gone: its status file, or, when it died without
-    one, kill whatever is left of the run (cgroup, else group + cookie) and say why it failed."""
+    one, kill whatever is left of the run (cgroup, else group + cookie) and say why it failed.
+
+    ``on_gone``: called when no process of the run is left (a supervisor that wrote its status
+    killed them all first), before the end is recorded."""
     settings: Settings = app.extensions["scriptman.settings"]
     paths = workspace.run_paths(settings, execution_id)
     outcome = read_status(app, execution_id)
@@ -157,6 +165,8 @@ def conclude(app: Flask, execution_id: int, supervisor_exit: int | None = None) 
         outcome["error"] = f"the run's supervisor died{how} before the script ended; " + (
             "every process of the run was stopped" if clean else "some of the run's processes could not be stopped"
         )
+    if on_gone is not None:
+        on_gone()
     finish(app, execution_id, outcome)
 
 
@@ -195,11 +205,20 @@ def _store_progress(app: Flask, execution_id: int, text: str) -> None:
 
 def _prepare_and_launch(app: Flask, execution_id: int) -> process.Supervised | None:
     settings: Settings = app.extensions["scriptman.settings"]
-    execution = db.session.get(Execution, execution_id)
-    assert execution is not None
-    script = db.session.get(Script, execution.script_id, options=NO_TAGS)
-    assert script is not None
-    version = versions.get_version(script.id, execution.version_number)
+    # the run, its script and its version in one statement (a missing version: the error below)
+    found = db.session.execute(
+        select(Execution, Script, ScriptVersion)
+        .join(Script, Script.id == Execution.script_id)
+        .outerjoin(
+            ScriptVersion,
+            (ScriptVersion.script_id == Execution.script_id) & (ScriptVersion.number == Execution.version_number),
+        )
+        .where(Execution.id == execution_id)
+        .options(*NO_TAGS)
+    ).one()
+    execution, script, version = found
+    if version is None:
+        version = versions.get_version(script.id, execution.version_number)  # raises NotFound
     paths = workspace.run_paths(settings, execution_id)
     values = execution.run_values()
     declared = list(dict.fromkeys(script.variables or []))
@@ -289,12 +308,18 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> process.Supervised | N
         if cgroup is not None:
             cgroup.remove()
         raise
-    execution.pid = supervisor.pid
-    execution.pid_started_at = supervisor.started_at
+    db.session.flush()  # e.g. ``sandboxed`` set above
+    # the pid, and in the same statement whether a cancel came while the supervisor started: that
+    # one found no pid to signal, so it is delivered now (a later cancel reads this pid and signals)
+    cancel = db.session.execute(
+        update(Execution)
+        .where(Execution.id == execution_id)
+        .values(pid=supervisor.pid, pid_started_at=supervisor.started_at)
+        .returning(Execution.cancel_requested),
+        execution_options={"synchronize_session": False},
+    ).scalar()
     db.session.commit()
-    # a cancel that came while the supervisor started found no pid to signal: deliver it now
-    # (a later cancel reads the pid committed above and signals itself)
-    if _cancel_requested(execution_id):
+    if cancel:
         process.signal_supervisor(supervisor.pid, supervisor.started_at)
     return supervisor
 
@@ -345,7 +370,14 @@ def finish(app: Flask, execution_id: int, outcome: dict[str, Any]) -> None:
     status, error = _final_status(outcome)
     with app.app_context():
         try:
-            current = db.session.get(Execution, execution_id)
+            # the run and its script in one statement (the script for the retry note and the listeners)
+            found = db.session.execute(
+                select(Execution, Script)
+                .outerjoin(Script, Script.id == Execution.script_id)
+                .where(Execution.id == execution_id)
+                .options(*NO_TAGS)
+            ).one_or_none()
+            current, script = found if found is not None else (None, None)
             if current is None or current.status != ExecutionStatus.RUNNING.value:
                 return
             # masked again at the database boundary: errors raised here, not only the supervisor's
@@ -363,7 +395,6 @@ def finish(app: Flask, execution_id: int, outcome: dict[str, Any]) -> None:
             if outcome.get("started_at"):
                 values["started_at"] = _instant(outcome["started_at"])
             # The last log line goes first: a log follower that sees a final status has it all.
-            script = db.session.get(Script, current.script_id, options=NO_TAGS)
             note = _retry_note(current, script, status)
             _append_final_line(settings, workspace.run_paths(settings, execution_id), status, values, note)
             changed = db.session.execute(
@@ -381,6 +412,9 @@ def finish(app: Flask, execution_id: int, outcome: dict[str, Any]) -> None:
                 return
             for key, value in values.items():
                 set_committed_value(current, key, value)
+            if note is None:
+                # no retry is coming (the first listener's job): live logs end now, not after the listeners
+                runstatus.announce(execution_id)
             if script is not None:
                 _tell_listeners(app, current, script)
         except Exception:

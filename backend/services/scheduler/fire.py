@@ -8,8 +8,12 @@ execution are written in one transaction guarded by the unique ``(schedule_id, s
 index, so a tick that somehow fires twice queues one run.
 
 Fires due at the same moment go out together (``fire_due``): up to ``BATCH_SIZE`` of them share one
-``BEGIN IMMEDIATE`` … ``COMMIT`` and one wake of the executor, each inside its own savepoint, so
-one that fails (or whose tick is already recorded) is rolled back alone and the others still fire.
+``BEGIN IMMEDIATE`` … ``COMMIT`` and one wake of the executor. A batch is first decided (reads only:
+its schedules, scripts, versions and active runs in a few queries), then written with one plain
+insert for the runs, one for the fire rows and one or two updates of the schedules: ~0.15 ms a fire
+instead of ~1 ms through the ORM with a savepoint each. A fire whose decision raises is left out;
+if the writes fail (a tick already recorded: the unique index), the batch is fired again with a
+savepoint per fire, so one bad fire never takes the others with it.
 At 1,000 schedules a minute, one transaction and one executor wake per fire, from four threads
 taking turns at SQLite's single write lock, left the last fire 5 to 12 s after the minute.
 """
@@ -23,7 +27,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from backend.database import begin_write
@@ -115,23 +119,21 @@ def fire_now(schedule: Schedule, script: Script, created_by_id: int | None = Non
     return execution
 
 
-def queue_run(schedule: Schedule, batch: _Batch | None = None) -> tuple[FireOutcome, Execution | None, str | None]:
-    """Queue one run of the schedule's script (its pinned version, else the current one) with its params
-    over the version's defaults."""
-    script = batch.script(schedule.script_id) if batch is not None else db.session.get(Script, schedule.script_id)
+def queue_run(schedule: Schedule) -> tuple[FireOutcome, Execution | None, str | None]:
+    """Queue one run of the schedule's script now (its pinned version, else the current one) with its
+    params over the version's defaults: a fire that waited (overlap ``queue``) starts."""
+    script = db.session.get(Script, schedule.script_id)
     if script is None:
         return FireOutcome.FAILED, None, "the script no longer exists"
     try:
-        number = schedule.version or script.current_version  # pinned, or the script's current version
         execution = executions.start(
             script,
             dict(schedule.params or {}),
             Trigger.SCHEDULE,
-            version_number=number,
+            version_number=schedule.version or script.current_version,
             schedule_id=schedule.id,
             created_by_id=schedule.created_by_id,
             commit=False,
-            version=batch.version(script.id, number) if batch is not None else None,
         )
     except ProblemError as error:
         return FireOutcome.FAILED, None, error.detail[:1000]
@@ -148,32 +150,59 @@ def _active_runs(schedule_id: int) -> list[tuple[int, str]]:
     return [(int(row[0]), str(row[1])) for row in rows]
 
 
-def _has_waiting_fire(schedule_id: int) -> bool:
-    query = select(ScheduleFire.id).where(
-        ScheduleFire.schedule_id == schedule_id, ScheduleFire.outcome == FireOutcome.QUEUED.value
-    )
-    return db.session.scalar(query.limit(1)) is not None
+def _plan_run(schedule: Schedule, plan: _Plan, batch: _Batch) -> None:
+    """Decide the run a fire queues (its pinned version, else the script's current one, with the
+    schedule's params over the version's defaults), or why it cannot be queued."""
+    script = batch.script(schedule.script_id)
+    if script is None:
+        plan.outcome, plan.detail = FireOutcome.FAILED, "the script no longer exists"
+        return
+    try:
+        number = schedule.version or script.current_version
+        plan.run = executions.queued_row(
+            script,
+            dict(schedule.params or {}),
+            Trigger.SCHEDULE,
+            version=batch.version(script.id, number),
+            schedule_id=schedule.id,
+            created_by_id=schedule.created_by_id,
+            active=batch.active_of_script(script),
+        )
+    except ProblemError as error:
+        plan.outcome, plan.detail = FireOutcome.FAILED, error.detail[:1000]
+        return
+    if script.id in batch.running:
+        batch.running[script.id] += 1
+    plan.outcome = FireOutcome.STARTED
 
 
-def _decide(schedule: Schedule, batch: _Batch | None) -> tuple[FireOutcome, Execution | None, str | None]:
+def _decide(schedule: Schedule, plan: _Plan, batch: _Batch) -> None:
     """Apply the overlap policy to a fire that is on time (``parallel`` needs no look at the active runs)."""
     policy = schedule.overlap_policy
-    if policy == OverlapPolicy.PARALLEL.value:
-        return queue_run(schedule, batch)
-    active = _active_runs(schedule.id)
-    if policy == "skip" and active:
-        first_id, status = active[0]
-        return FireOutcome.SKIPPED, None, f"overlap policy skip: execution #{first_id} is still {status}"
-    if policy == "queue":
-        queued = [eid for eid, status in active if status == ExecutionStatus.QUEUED.value]
-        if queued or _has_waiting_fire(schedule.id):
-            return FireOutcome.SKIPPED, None, "overlap policy queue: a run of this schedule is already waiting"
-        if active:
-            return FireOutcome.QUEUED, None, f"overlap policy queue: waits for execution #{active[0][0]} to end"
-    return queue_run(schedule, batch)
+    if policy != OverlapPolicy.PARALLEL.value:
+        active = batch.active_runs(schedule.id)
+        if policy == OverlapPolicy.SKIP.value and active:
+            first_id, status = active[0]
+            plan.outcome = FireOutcome.SKIPPED
+            plan.detail = f"overlap policy skip: execution #{first_id} is still {status}"
+            return
+        if policy == OverlapPolicy.QUEUE.value:
+            if any(status == ExecutionStatus.QUEUED.value for _, status in active) or batch.has_waiting_fire(
+                schedule.id
+            ):
+                plan.outcome = FireOutcome.SKIPPED
+                plan.detail = "overlap policy queue: a run of this schedule is already waiting"
+                return
+            if active:
+                plan.outcome = FireOutcome.QUEUED
+                plan.detail = f"overlap policy queue: waits for execution #{active[0][0]} to end"
+                return
+    _plan_run(schedule, plan, batch)
 
 
-def _missed_gap(spec: cron.CronSpec, schedule_id: int, expected: datetime, due: datetime) -> ScheduleFire | None:
+def _missed_gap(
+    spec: cron.CronSpec, schedule_id: int, expected: datetime, due: datetime, now: datetime
+) -> dict[str, object] | None:
     """Ticks between the one we expected and this one never fired (downtime or a stall): one row."""
     count = cron.count_between(spec, expected, due, MISSED_COUNT_CAP)
     if not count:
@@ -184,9 +213,7 @@ def _missed_gap(spec: cron.CronSpec, schedule_id: int, expected: datetime, due: 
         f"{due.astimezone(spec.tz).isoformat()} did not run: the scheduler was not running or was stalled; "
         "a schedule catches up at most once"
     )
-    return ScheduleFire(
-        schedule_id=schedule_id, scheduled_for=expected, outcome=FireOutcome.MISSED.value, detail=detail
-    )
+    return _fire_row(schedule_id, expected, now, FireOutcome.MISSED, detail)
 
 
 def catch_up_tick(spec: cron.CronSpec, expected: datetime, now: datetime) -> datetime:
@@ -215,37 +242,53 @@ def fire_due(dues: Sequence[Due], *, now: datetime | None = None) -> list[FireRe
     """Fire many ticks in a few write transactions; one result per tick, in order. Needs an app context.
 
     Each fire is decided with the clock as it reaches it (``now`` pins it, for tests), so the misfire
-    grace and ``fired_at`` stay honest for the last of a large batch. The executor is woken once
-    per committed batch. If a batch cannot commit at all (the write lock, a broken connection),
-    its fires are tried again one by one, so one bad fire never takes the others with it.
+    grace and ``fired_at`` stay honest for the last of a large batch. A batch is decided first (reads
+    only), then written with one statement per table and committed, and the executor is woken once.
+    A fire whose decision raises is left out of its batch. If the batch's writes fail (a tick already
+    recorded by another leader, a bug in one row), the same ticks are fired again with a savepoint
+    each, so one bad fire never takes the others with it; if even that cannot commit (the write lock,
+    a broken connection), one transaction each.
     """
     results: list[FireResult] = []
     while len(results) < len(dues):
-        batch, committed = _fire_batch(dues[len(results) :], now)
-        if not committed:  # the batch could not be written: the same ticks again, each on its own
-            batch = [_fire_alone(due, now) for due in dues[len(results) : len(results) + max(1, len(batch))]]
-        results.extend(batch)
+        chunk = _next_chunk(dues, len(results))
+        done = _fire_batch(chunk, now, savepoints=False)
+        if done is None:
+            done = _fire_batch(chunk, now, savepoints=True)
+        if done is None:
+            done = [_fire_alone(due, now) for due in chunk]
+        results.extend(done)
     return results
 
 
+def _next_chunk(dues: Sequence[Due], begin: int) -> Sequence[Due]:
+    """Up to ``BATCH_SIZE`` ticks from ``begin``, ending before a schedule's second tick: a batch decides
+    from what it read before writing, so it must not hold two fires of one schedule."""
+    seen: set[int] = set()
+    end = begin
+    while end < len(dues) and end - begin < BATCH_SIZE and dues[end][0] not in seen:
+        seen.add(dues[end][0])
+        end += 1
+    return dues[begin:end]
+
+
 class _Batch:
-    """What a batch reads once, under its write lock: its schedules (one query, not one per fire) and
-    their scripts, kept referenced (the session holds loaded rows weakly, so a script shared by a
-    thousand schedules would otherwise be loaded again, with its tags, for each of them)."""
+    """What a batch reads once, under its write lock: its schedules (one query, not one per fire), their
+    scripts and versions, kept referenced (the session holds loaded rows weakly, so a script shared by a
+    thousand schedules would otherwise be loaded again, with its tags, for each of them), the active
+    runs of the schedules whose overlap policy looks at them, and the runs a ``refuse`` limit counts."""
 
     def __init__(self, schedule_ids: Sequence[int]) -> None:
         rows = db.session.scalars(select(Schedule).where(Schedule.id.in_(schedule_ids))).all()
         self.schedules: dict[int, Schedule] = {row.id: row for row in rows}
         self.scripts: dict[int, Script | None] = {}
         self.versions: dict[tuple[int, int], ScriptVersion] = {}
+        self.running: dict[int, int] = {}  # script id -> its active runs, this batch's planned ones included
+        self._active: dict[int, list[tuple[int, str]]] | None = None
+        self._waiting: set[int] | None = None
 
     def schedule(self, schedule_id: int) -> Schedule | None:
-        if schedule_id not in self.schedules:  # beyond the preloaded ones (the batch ran on past BATCH_SIZE)
-            found = db.session.get(Schedule, schedule_id)
-            if found is None:
-                return None
-            self.schedules[schedule_id] = found
-        return self.schedules[schedule_id]
+        return self.schedules.get(schedule_id)
 
     def script(self, script_id: int) -> Script | None:
         if script_id not in self.scripts:
@@ -259,27 +302,115 @@ class _Batch:
             self.versions[key] = versions.get_version(script_id, number)
         return self.versions[key]
 
+    def active_runs(self, schedule_id: int) -> list[tuple[int, str]]:
+        """The schedule's queued and running runs, oldest first (read for the whole batch at once)."""
+        if self._active is None:
+            watched = [s.id for s in self.schedules.values() if s.overlap_policy != OverlapPolicy.PARALLEL.value]
+            self._active = {}
+            if watched:
+                rows = db.session.execute(
+                    select(Execution.schedule_id, Execution.id, Execution.status)
+                    .where(Execution.schedule_id.in_(watched), Execution.status.in_(ACTIVE_STATUSES))
+                    .order_by(Execution.id)
+                )
+                for sid, eid, status in rows:
+                    self._active.setdefault(int(sid), []).append((int(eid), str(status)))
+        return self._active.get(schedule_id, [])
 
-def _fire_batch(dues: Sequence[Due], now: datetime | None) -> tuple[list[FireResult], bool]:
-    """Fire from the front of ``dues`` in one transaction, up to the batch limits; False if it did not commit."""
+    def has_waiting_fire(self, schedule_id: int) -> bool:
+        if self._waiting is None:
+            watched = [s.id for s in self.schedules.values() if s.overlap_policy == OverlapPolicy.QUEUE.value]
+            self._waiting = set()
+            if watched:
+                self._waiting = set(
+                    db.session.scalars(
+                        select(ScheduleFire.schedule_id).where(
+                            ScheduleFire.schedule_id.in_(watched), ScheduleFire.outcome == FireOutcome.QUEUED.value
+                        )
+                    )
+                )
+        return schedule_id in self._waiting
+
+    def active_of_script(self, script: Script) -> int:
+        if not (script.max_concurrent and script.concurrency_policy == "refuse"):
+            return 0
+        if script.id not in self.running:
+            self.running[script.id] = executions.count_active(script.id)
+        return self.running[script.id]
+
+
+class _Plan:
+    """One decided fire, not written yet: its fire rows (a missed gap, then the tick's own), the run to
+    queue (a row for ``executions.insert_queued``) and the schedule's new bookkeeping columns."""
+
+    __slots__ = ("detail", "due", "fires", "outcome", "run", "runtime", "schedule_id")
+
+    def __init__(self, schedule_id: int, due: datetime) -> None:
+        self.schedule_id = schedule_id
+        self.due = due
+        self.fires: list[dict[str, object]] = []
+        self.run: dict[str, object] | None = None
+        self.runtime: dict[str, object] | None = None
+        self.outcome = FireOutcome.FAILED
+        self.detail: str | None = None
+
+
+def _fire_row(
+    schedule_id: int, scheduled_for: datetime, fired_at: datetime, outcome: FireOutcome, detail: str | None
+) -> dict[str, object]:
+    """A ``schedule_fires`` row as a plain insert takes it (every row the same keys: one statement)."""
+    return {
+        "schedule_id": schedule_id,
+        "scheduled_for": scheduled_for,
+        "fired_at": fired_at,
+        "outcome": outcome.value,
+        "execution_id": None,
+        "detail": detail,
+    }
+
+
+def _fire_batch(chunk: Sequence[Due], now: datetime | None, *, savepoints: bool) -> list[FireResult] | None:
+    """Fire from the front of ``chunk`` in one transaction (until the time limit); None if it did not commit.
+
+    Without savepoints the fires are decided one after the other (reads only) and then written
+    together; with them, each is decided and written in its own savepoint, which a failure rolls back.
+    """
     results: list[FireResult] = []
+    plans: list[_Plan] = []
     started = time.monotonic()
     try:
         begin_write()
-        batch = _Batch([schedule_id for schedule_id, _ in dues[:BATCH_SIZE]])
-        for schedule_id, due in dues:
-            results.append(_fire_in_savepoint(schedule_id, due, now or utcnow(), batch))
-            if len(results) >= BATCH_SIZE or time.monotonic() - started >= BATCH_MAX_SECONDS:
+        batch = _Batch([schedule_id for schedule_id, _ in chunk])
+        for schedule_id, due in chunk:
+            moment = now or utcnow()
+            if savepoints:
+                results.append(_fire_in_savepoint(schedule_id, due, moment, batch))
+            else:
+                try:
+                    plan = _plan(schedule_id, due, moment, batch)
+                except Exception as error:  # this fire alone fails; nothing of it was written
+                    results.append(error)
+                else:
+                    results.append(plan is not None and plan.run is not None)
+                    if plan is not None:
+                        plans.append(plan)
+            if time.monotonic() - started >= BATCH_MAX_SECONDS:
                 break
+        _write(plans)
         db.session.commit()
-    except Exception:
+    except Exception as error:
         db.session.rollback()
-        if len(results) > 1:
-            log.exception("a batch of %d schedule fires could not be written; firing them one by one", len(results))
-        return results, False
+        if savepoints:
+            log.exception("a batch of %d schedule fires could not be written; firing them one by one", len(chunk))
+        elif not isinstance(error, IntegrityError):
+            log.warning(
+                "a batch of %d schedule fires could not be written (%s); again with a savepoint each", len(chunk), error
+            )
+        return None
+    _log_batch(plans)
     if any(result is True for result in results):
         executions.wake_executor()
-    return results, True
+    return results
 
 
 def _fire_alone(due: Due, now: datetime | None) -> FireResult:
@@ -297,15 +428,78 @@ def _fire_alone(due: Due, now: datetime | None) -> FireResult:
 
 
 def _fire_in_savepoint(schedule_id: int, due: datetime, now: datetime, batch: _Batch) -> FireResult:
-    """One fire inside the open write transaction; rolled back to its savepoint if it fails."""
+    """One fire decided and written inside the open write transaction; rolled back to its savepoint if it fails."""
     try:
         with db.session.begin_nested():
-            return _fire(schedule_id, due, now, batch)
+            plan = _plan(schedule_id, due, now, batch)
+            if plan is None:
+                return False
+            _write([plan])
     except IntegrityError:
         log.warning("schedule %s: the tick %s is already recorded; not firing it again", schedule_id, due)
         return False
     except Exception as error:
         return error
+    _log_batch([plan])
+    return plan.run is not None
+
+
+_SET_NEXT = (
+    update(Schedule.__table__)
+    .where(Schedule.__table__.c.id == bindparam("b_id"))
+    .values(next_run_at=bindparam("b_next"), updated_at=Schedule.__table__.c.updated_at)
+)
+_SET_NEXT_AND_LAST = _SET_NEXT.values(last_run_at=bindparam("b_last_run"), last_status=bindparam("b_status"))
+
+
+def _write(plans: Sequence[_Plan]) -> None:
+    """Write decided fires: one statement for the runs, one for the fire rows, one or two for the schedules.
+
+    The ORM's unit of work (an object, a flush and a savepoint per fire) was most of a fire's cost.
+    A tick recorded already fails the fire rows' insert on the unique index, and the caller rolls back.
+    """
+    if not plans:
+        return
+    queued = [plan for plan in plans if plan.run is not None]
+    run_ids = executions.insert_queued([plan.run for plan in queued if plan.run is not None])
+    for plan, run_id in zip(queued, run_ids, strict=True):
+        plan.fires[-1]["execution_id"] = run_id
+    db.session.execute(insert(ScheduleFire.__table__), [row for plan in plans for row in plan.fires])
+    moved: list[dict[str, object]] = []
+    ran: list[dict[str, object]] = []
+    for plan in plans:
+        if plan.runtime is None:
+            continue
+        values = {"b_id": plan.schedule_id, "b_next": plan.runtime["next_run_at"]}
+        if "last_run_at" in plan.runtime:
+            ran.append({**values, "b_last_run": plan.runtime["last_run_at"], "b_status": plan.runtime["last_status"]})
+        else:
+            moved.append(values)
+        loaded = db.session.identity_map.get(db.session.identity_key(Schedule, plan.schedule_id))
+        if loaded is not None:
+            db.session.expire(loaded)  # a read after this sees the new columns
+    if ran:
+        db.session.execute(_SET_NEXT_AND_LAST, ran)
+    if moved:
+        db.session.execute(_SET_NEXT, moved)
+
+
+def _log_batch(plans: Sequence[_Plan]) -> None:
+    """A line per fire that did not start a run (skipped, queued, missed, failed); one for those that did."""
+    started = 0
+    for plan in plans:
+        if plan.outcome is FireOutcome.STARTED and plan.detail is None:
+            started += 1
+            continue
+        log.info(
+            "schedule %s fired for %s: %s%s",
+            plan.schedule_id,
+            plan.due.isoformat(),
+            plan.outcome.value,
+            f" ({plan.detail})" if plan.detail else "",
+        )
+    if started:
+        log.info("%d schedule(s) fired for %s: a run queued each", started, plans[0].due.isoformat())
 
 
 def tick(now: datetime | None = None) -> list[int]:
@@ -338,63 +532,44 @@ def tick(now: datetime | None = None) -> list[int]:
     return [schedule_id for schedule_id, _ in dues]
 
 
-def _fire(schedule_id: int, due: datetime, now: datetime, batch: _Batch) -> bool:
-    """Decide and record one fire in the caller's transaction (savepoint); True when a run was queued."""
+def _plan(schedule_id: int, due: datetime, now: datetime, batch: _Batch) -> _Plan | None:
+    """Decide one fire from what the batch read (no writes); None when the tick records nothing."""
     schedule = batch.schedule(schedule_id)
     if schedule is None or not schedule.enabled:
         _request_sync()  # a job outlived its schedule (changed in another process): drop it
-        return False
+        return None
+    plan = _Plan(schedule_id, due)
     try:
         spec = parse_cron(schedule.cron, schedule.timezone)
     except cron.CronError as error:
-        db.session.add(
-            ScheduleFire(
-                schedule_id=schedule_id, scheduled_for=due, outcome=FireOutcome.FAILED.value, detail=str(error)
-            )
-        )
-        return False
+        plan.detail = str(error)
+        plan.fires.append(_fire_row(schedule_id, due, now, FireOutcome.FAILED, plan.detail))
+        return plan  # the schedule's columns stay as they are
     if not trigger.is_fire_time(spec, due):
         _request_sync()  # the cron changed since this job was built; the rebuilt job fires instead
-        return False
+        return None
 
-    rows: list[ScheduleFire] = []
     expected = schedule.next_run_at
     if expected is not None and expected < due:
-        gap = _missed_gap(spec, schedule_id, expected, due)
+        gap = _missed_gap(spec, schedule_id, expected, due, now)
         if gap is not None:
-            rows.append(gap)
+            plan.fires.append(gap)
     lateness = (now - due).total_seconds()
-    execution: Execution | None = None
     if lateness > schedule.misfire_grace_seconds:
-        outcome = FireOutcome.MISSED
-        detail: str | None = (
+        plan.outcome = FireOutcome.MISSED
+        plan.detail = (
             f"due at {due.astimezone(spec.tz).isoformat()} but the scheduler got to it {lateness:.0f} s later; "
             f"the misfire grace is {schedule.misfire_grace_seconds} s"
         )
     else:
-        outcome, execution, detail = _decide(schedule, batch)
-        if lateness > LATE_NOTE_SECONDS and detail is None:
-            detail = f"catch-up: fired {lateness:.0f} s late, within the {schedule.misfire_grace_seconds} s grace"
-    rows.append(
-        ScheduleFire(
-            schedule_id=schedule_id,
-            scheduled_for=due,
-            fired_at=now,
-            outcome=outcome.value,
-            execution_id=execution.id if execution else None,
-            detail=detail,
-        )
-    )
-    db.session.add_all(rows)
-    runtime: dict[str, object] = {"next_run_at": trigger.next_after(spec, due)}
-    if execution is not None:
-        runtime.update(last_run_at=now, last_status=execution.status)
-    set_runtime(schedule_id, **runtime)
-    db.session.flush()
-    log.info(
-        "schedule %s fired for %s: %s%s", schedule_id, due.isoformat(), outcome.value, f" ({detail})" if detail else ""
-    )
-    return execution is not None
+        _decide(schedule, plan, batch)
+        if lateness > LATE_NOTE_SECONDS and plan.detail is None:
+            plan.detail = f"catch-up: fired {lateness:.0f} s late, within the {schedule.misfire_grace_seconds} s grace"
+    plan.fires.append(_fire_row(schedule_id, due, now, plan.outcome, plan.detail))
+    plan.runtime = {"next_run_at": trigger.next_after(spec, due)}
+    if plan.run is not None:
+        plan.runtime.update(last_run_at=now, last_status=ExecutionStatus.QUEUED.value)
+    return plan
 
 
 def release_waiting(schedule_id: int) -> bool:

@@ -28,7 +28,7 @@ from backend.extensions import db
 from backend.models import Schedule
 from backend.models.types import utcnow
 from backend.services.scheduler import cron, fire, retention
-from backend.services.scheduler.locking import FileLeaderLock, LeaderLock
+from backend.services.scheduler.locking import LeaderLock, leader_lock
 from backend.services.scheduler.trigger import CronExpressionTrigger
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class SchedulerService:
     def __init__(self, app: Flask, settings: Settings, lock: LeaderLock | None = None) -> None:
         self.app = app
         self.settings = settings
-        self.lock: LeaderLock = lock or FileLeaderLock(settings.data_dir / LOCK_FILE)
+        self.lock: LeaderLock = lock or leader_lock(settings, LOCK_FILE.removesuffix(".lock"))
         self.scheduler: BackgroundScheduler | None = None
         self.fire_executor: FireExecutor | None = None
         self.fingerprints: dict[int, tuple[str, str, int]] = {}
@@ -159,13 +159,23 @@ class SchedulerService:
                 if self.scheduler is None:
                     if self.lock.try_acquire():
                         self._become_leader()
-                else:
+                elif self.lock.try_acquire():  # re-checks a remote lock (session, lease) while held
                     self._sync(catch_up=False)
+                else:  # lost it (PostgreSQL session or Redis lease gone): another process may lead now
+                    self._step_down()
             except Exception:
                 log.exception("scheduler loop pass failed")
             settings = self.settings
             pause = settings.scheduler_sync_seconds if self.is_leader else settings.scheduler_lock_retry_seconds
             self.wake.wait(timeout=pause)
+
+    def _step_down(self) -> None:
+        log.warning("lost the scheduler lock: this process stops firing schedules")
+        scheduler, self.scheduler = self.scheduler, None
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        if self.fire_executor is not None:
+            self.fire_executor.shutdown(wait=False)
 
     def _become_leader(self) -> None:
         log.info("this process now fires schedules")

@@ -1431,18 +1431,29 @@ export interface components {
             };
             /** Database */
             database: string;
-            /** Executor */
-            executor: string;
+            /**
+             * Executor
+             * @description the executor in use (SCRIPTMAN_EXECUTOR)
+             * @enum {string}
+             */
+            executor: "local" | "celery";
+            queue: components["schemas"]["QueueOut"];
             /** Sandbox */
             sandbox: {
                 [key: string]: string | boolean;
             };
+            scheduler: components["schemas"]["SchedulerOut"];
             /** Status */
             status: string;
             /** Uptime Seconds */
             uptime_seconds: number;
             /** Version */
             version: string;
+            /**
+             * Workers
+             * @description Celery workers seen on Redis (none with the local executor)
+             */
+            workers?: components["schemas"]["WorkerOut"][];
         };
         /** HookCreate */
         HookCreate: {
@@ -1795,6 +1806,30 @@ export interface components {
              */
             type?: string;
         };
+        /** QueueOut */
+        QueueOut: {
+            /**
+             * Delayed
+             * @description queued runs waiting for their time (retries with a delay)
+             */
+            delayed: number;
+            /**
+             * Queued
+             * @description queued runs that may start now
+             */
+            queued: number;
+            /**
+             * Redis Error
+             * @default null
+             */
+            redis_error?: string | null;
+            /**
+             * Redis Messages
+             * @description messages waiting in the Celery queue on Redis (celery executor only)
+             * @default null
+             */
+            redis_messages?: number | null;
+        };
         /**
          * Role
          * @enum {string}
@@ -2021,6 +2056,16 @@ export interface components {
              * @default null
              */
             version?: number | null;
+        };
+        /** SchedulerOut */
+        SchedulerOut: {
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Leader Here
+             * @description this web process fires the schedules
+             */
+            leader_here: boolean;
         };
         /** ScriptCreate */
         ScriptCreate: {
@@ -2815,6 +2860,18 @@ export interface components {
             message: string;
             /** Number */
             number: number;
+        };
+        /** WorkerOut */
+        WorkerOut: {
+            /**
+             * Alive
+             * @description heard from within the bound after which its runs end interrupted
+             */
+            alive: boolean;
+            /** Last Heartbeat Seconds Ago */
+            last_heartbeat_seconds_ago: number;
+            /** Name */
+            name: string;
         };
     };
     responses: never;

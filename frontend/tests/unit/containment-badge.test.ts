@@ -13,6 +13,8 @@ const HEALTH: Health = {
   database: 'ok',
   uptime_seconds: 3,
   executor: 'local',
+  queue: { queued: 0, delayed: 0 },
+  scheduler: { enabled: true, leader_here: true },
   sandbox: { mode: 'bwrap', available: true, detail: 'ok' },
   containment: { cgroup: 'v2', cgroup_detail: 'cgroup v2', run_as_user: 'scriptrun', server_is_root: true, warnings: [] },
 }

@@ -9,6 +9,8 @@ function health(partial: { sandbox?: Partial<Health['sandbox']>; containment?: P
     database: 'ok',
     uptime_seconds: 3,
     executor: 'local',
+    queue: { queued: 0, delayed: 0 },
+    scheduler: { enabled: true, leader_here: true },
     sandbox: { mode: 'bwrap', available: true, detail: 'ok', ...partial.sandbox },
     containment: {
       cgroup: 'v2',
