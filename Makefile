@@ -12,7 +12,7 @@ FRONTEND_SRC := $(shell find $(FRONTEND)/src $(FRONTEND)/public -type f 2>/dev/n
 	$(FRONTEND)/index.html $(FRONTEND)/vite.config.ts $(FRONTEND)/package-lock.json
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install frontend api-types run test test-deps lint bench bench-ui screenshots clean
+.PHONY: install frontend api-types run test test-postgres test-deps lint bench bench-ui screenshots clean
 
 install: $(STAMP) frontend
 
@@ -66,11 +66,28 @@ test-deps:
 	  echo "installing chromium (Debian package)"; \
 	  { apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; }; }
 
+# The second pytest pass runs the database-touching suites again on a real PostgreSQL that
+# tests.servers starts (temporary data folder, loopback port) and stops however the pass ends;
+# every test home gets its own database there (tests/conftest.py). Left out, SQLite only: the
+# browser tests, and the modules about processes, sandbox, cgroups, the launcher, workspace file
+# races, installers and the CLI's own files (the database holds only the run's row there), the
+# two that need none (layers, cron), and the Celery and leader-lock modules, which already run
+# on a real PostgreSQL in the first pass.
+PG_SQLITE_ONLY := tests/e2e tests/test_cgroups.py tests/test_containment.py tests/test_run_containment.py \
+	tests/test_run_as_user.py tests/test_launcher.py tests/test_file_race.py tests/test_installs.py \
+	tests/test_operations.py tests/test_layers.py tests/test_cron.py tests/test_leader_locks.py
+
 test: install test-deps
 	$(VENV)/bin/ruff check backend tests
 	cd $(FRONTEND) && $(NPM) run --silent typecheck && $(NPM) run --silent lint && $(NPM) test --silent
 	$(FRONTEND)/scripts/check-api-types.sh $(PY)
 	SCRIPTMAN_CHROMIUM=$(CHROMIUM) $(VENV)/bin/python -m pytest -q
+	$(MAKE) --no-print-directory test-postgres
+
+# The PostgreSQL pass alone (`make test` runs it after the SQLite pass).
+test-postgres: install test-deps
+	$(PY) -m tests.servers postgres -- $(PY) -m pytest -q -p no:cacheprovider \
+	  $(addprefix --ignore=,$(PG_SQLITE_ONLY)) --ignore-glob='tests/test_celery*.py' tests
 
 # Re-takes the README's screenshots from a real browser session (the end-to-end tests).
 screenshots: install test-deps

@@ -13,9 +13,23 @@ from backend.database import upgrade_database
 
 
 def _app(settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    """The app for one command; its database connections are closed when the command ends (an
+    in-process caller, such as a test's CliRunner, would otherwise leave them open for the GC)."""
     from backend.app import create_app
 
-    return create_app(settings or _settings())
+    app = create_app(settings or _settings())
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(lambda: _release(app))
+    return app
+
+
+def _release(app) -> None:  # type: ignore[no-untyped-def]
+    from backend.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 def _settings() -> Settings:

@@ -42,14 +42,14 @@ def _identify(settings: Settings) -> None:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise Unauthorized("Authorization must be 'Bearer <token>'.")
-        user = tokens.resolve(value.strip())
+        user = tokens.resolve(value.strip(), cached=request.method in SAFE_METHODS)
         if user is None:
             raise Unauthorized("The API token is invalid or was revoked.")
         g.user, g.auth = user, "token"
         return
     sid = session.get("sid")
     if isinstance(sid, str):
-        user, touched = sessions.resolve_and_touch(sid)
+        user, touched = sessions.resolve_and_touch(sid, cached=request.method in SAFE_METHODS)
         if user is not None:
             g.user, g.auth, g.sid = user, "session", sid
             if touched:  # the cookie's expiry moves on with the session's last-seen time
@@ -116,7 +116,7 @@ def init_security(app: Flask, settings: Settings) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Content-Security-Policy", APP_CSP)
         if request.path.startswith("/api/") and request.method not in SAFE_METHODS:
-            _audit(response)
+            _audit(response.status_code, response)
         return response
 
 
@@ -144,18 +144,21 @@ def _remember_target_name() -> None:
 def audit_in_transaction(status: int) -> None:
     """Add this request's audit row to the handler's open transaction, committed with its change,
     instead of a second write transaction after the response (a run's submit pays one commit)."""
-    _audit(Response(status=status), in_transaction=True)
+    _audit(status, in_transaction=True)
     g.audit_recorded = True
 
 
-def _audit(response: Response, *, in_transaction: bool = False) -> None:
-    """Every change through the API leaves a row: who, what, which object, from where."""
+def _audit(status: int, response: Response | None = None, *, in_transaction: bool = False) -> None:
+    """Every change through the API leaves a row: who, what, which object, from where.
+
+    ``response``: the answer sent, when there is one (its body may name the object made).
+    """
     endpoint = request.endpoint or "unknown"
-    if (response.status_code >= 400 and endpoint != "auth.login") or g.get("audit_recorded"):
+    if (status >= 400 and endpoint != "auth.login") or g.get("audit_recorded"):
         return
     target_type, target_id = _target_key()
-    detail: dict[str, Any] = {"method": request.method, "path": request.path[:300], "status": response.status_code}
-    if not target_id and response.is_json and response.status_code in (200, 201, 202):
+    detail: dict[str, Any] = {"method": request.method, "path": request.path[:300], "status": status}
+    if not target_id and response is not None and response.is_json and status in (200, 201, 202):
         body = response.get_json(silent=True)
         if isinstance(body, dict) and isinstance(body.get("id"), int):
             blueprint = endpoint.split(".")[0]
@@ -173,7 +176,7 @@ def _audit(response: Response, *, in_transaction: bool = False) -> None:
             target_id=target_id,
             detail=detail,
             ip=client_ip(),
-            status=response.status_code,
+            status=status,
             in_transaction=in_transaction,
         )
     except Exception:  # the audit trail must never turn a done change into an error

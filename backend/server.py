@@ -59,6 +59,35 @@ class RedactingLogger(Logger):  # type: ignore[misc]
                 handler.addFilter(REDACT_FILTER)
 
 
+def gunicorn_options(settings: Settings, known: Any) -> dict[str, Any]:
+    """gunicorn's settings for ``scriptman serve`` (``known``: the names this gunicorn accepts).
+
+    A function of its own so that ``benchmarks/api.py`` serves its trivial app, the machine's floor,
+    with exactly the server configuration Scriptman runs with.
+    """
+    options: dict[str, Any] = {
+        "bind": f"{settings.host}:{settings.port}",
+        "workers": settings.web_processes,
+        "worker_class": "gthread",
+        "threads": settings.server_threads,
+        # gthread keeps a connection alive only while it holds fewer than worker_connections - threads
+        # (gunicorn's default 1000 - 1000 threads = none): room for idle kept-alive clients on top
+        "worker_connections": settings.server_threads + KEEPALIVE_CONNECTIONS,
+        "timeout": 120,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "accesslog": "-",
+        "errorlog": "-",
+        "loglevel": "info",
+        "logger_class": RedactingLogger,
+    }
+    if "control_socket_disable" in known:
+        # gunicorn >= 25.1 opens a control socket for `gunicornc`, by default in ~/.gunicorn (a
+        # folder outside Scriptman's home, left behind); Scriptman does not use it.
+        options["control_socket_disable"] = True
+    return options
+
+
 class _Server(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings, *, prepared: bool = False) -> None:
         self.settings = settings
@@ -66,27 +95,7 @@ class _Server(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
-        options: dict[str, Any] = {
-            "bind": f"{self.settings.host}:{self.settings.port}",
-            "workers": self.settings.web_processes,
-            "worker_class": "gthread",
-            "threads": self.settings.server_threads,
-            # gthread keeps a connection alive only while it holds fewer than worker_connections - threads
-            # (gunicorn's default 1000 - 1000 threads = none): room for idle kept-alive clients on top
-            "worker_connections": self.settings.server_threads + KEEPALIVE_CONNECTIONS,
-            "timeout": 120,
-            "graceful_timeout": 10,
-            "keepalive": 5,
-            "accesslog": "-",
-            "errorlog": "-",
-            "loglevel": "info",
-            "logger_class": RedactingLogger,
-        }
-        if "control_socket_disable" in self.cfg.settings:
-            # gunicorn >= 25.1 opens a control socket for `gunicornc`, by default in ~/.gunicorn (a
-            # folder outside Scriptman's home, left behind); Scriptman does not use it.
-            options["control_socket_disable"] = True
-        for key, value in options.items():
+        for key, value in gunicorn_options(self.settings, self.cfg.settings).items():
             self.cfg.set(key, value)
 
     def load(self):  # type: ignore[no-untyped-def]

@@ -1,23 +1,36 @@
 """API throughput at 100,000 executions and 1,000 scripts: 20 concurrent clients against one alone.
 
-Not a test: run by hand (`make bench`). It starts the real server (``scriptman serve``: one gunicorn
-gthread process) in a temporary ``SCRIPTMAN_HOME``, seeds the database directly (bulk inserts of
-scripts, versions, schedules and executions spread over ~90 days, statuses, triggers, results and
-errors as a busy team would have them), then drives a mix of the requests the web app and scripts
-make: the executions list (plain, by status, by script, text search), one execution, the scripts
-list and search, the dashboard numbers and the schedules list.
+Not a test: run by hand (`make bench`). It starts the real server (``scriptman serve``: gunicorn
+gthread, ``SCRIPTMAN_WEB_PROCESSES`` workers) in a temporary ``SCRIPTMAN_HOME``, seeds the database
+directly (bulk inserts of scripts, versions, schedules and executions spread over ~90 days,
+statuses, triggers, results and errors as a busy team would have them), then drives a mix of the
+requests the web app and scripts make: the executions list (plain, by status, by script, text
+search), one execution, the scripts list and search, the dashboard numbers and the schedules list.
 
-Each phase runs for a fixed time; the baseline in the same run is one client alone, and the floor
-is ``/api/health`` (no database, no session) at the same concurrency: what the server costs per
-request before any of the endpoints' own work. Clients authenticate as a browser would (a logged-in
-session cookie) and as a script would (a bearer token).
+Each phase runs for a fixed time; the baseline in the same run is one client alone. Two floors at
+the same concurrency: ``/api/health`` (Flask and the security hooks, no session) and the machine's
+floor, a trivial WSGI app served by the same gunicorn configuration (``backend.server.
+gunicorn_options``): what any request costs here before Scriptman's own work. Clients authenticate
+as a browser would (a logged-in session cookie) and as a script would (a bearer token).
+
+The load generator shares the CPUs with the server, so it is made cheap: raw HTTP/1.1 on kept-alive
+connections, all clients on one asyncio loop. ``client_costs`` measures each way (``requests``,
+``http.client`` in threads, asyncio) against the floor in the same run.
+
+``BENCH_API_HOME=<dir>`` keeps the seeded home between runs (seeded once); ``BENCH_API_CLIENT``
+picks the way of sending; ``BENCH_API_PROFILE=<file>`` records a py-spy profile of the 20-client
+phase.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import http.client
 import os
 import platform
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -28,6 +41,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import psutil
 import requests
@@ -36,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from run import Server  # noqa: E402
+from run import Server, free_port  # noqa: E402
 
 SCRIPTS = 1_000
 EXECUTIONS = 100_000
@@ -47,6 +61,7 @@ SOLO_SECONDS = float(os.environ.get("BENCH_API_SOLO_SECONDS", 12))
 LOAD_SECONDS = float(os.environ.get("BENCH_API_LOAD_SECONDS", 25))
 FLOOR_SECONDS = float(os.environ.get("BENCH_API_FLOOR_SECONDS", 8))
 ENDPOINT_SECONDS = float(os.environ.get("BENCH_API_ENDPOINT_SECONDS", 2))
+CLIENT_WAY = os.environ.get("BENCH_API_CLIENT", "asyncio")  # see Client and client_costs()
 PROFILE = os.environ.get("BENCH_API_PROFILE", "")  # a file: record a py-spy profile of the server (see profile())
 # status → share of the history (what a team's run history looks like: mostly green)
 STATUSES = {
@@ -191,69 +206,155 @@ def scripts_ids() -> range:
     return range(1, SCRIPTS + 1)
 
 
+def target(kind: str, rng: random.Random) -> str:
+    """The path and query of one request of ``kind``, drawn with ``rng``."""
+    params: dict[str, Any] = {}
+    path = "/api/executions"
+    if kind == "executions?status":
+        params = {"status": rng.choice(["failed", "succeeded", "timed_out", "cancelled"])}
+    elif kind == "executions?script_id":
+        params = {"script_id": rng.randint(1, SCRIPTS)}
+    elif kind == "executions?q":
+        params = {"q": rng.choice([*WORDS, "refused", "quota", "#" + str(rng.randint(1, EXECUTIONS))])}
+    elif kind == "execution":
+        path = f"/api/executions/{rng.randint(1, EXECUTIONS)}"
+    elif kind == "scripts":
+        path, params = "/api/scripts", {"page": rng.randint(1, 5)}
+    elif kind == "scripts?q":
+        path, params = "/api/scripts", {"q": rng.choice(WORDS) + rng.choice(["", "-", "-00"])}
+    elif kind == "stats":
+        path, params = "/api/stats", {"days": 14}
+    elif kind == "schedules":
+        path = "/api/schedules"
+    elif kind == "health":
+        path = "/api/health"
+    return f"{path}?{urlencode(params)}" if params else path
+
+
 class Client:
-    """One user: their own HTTP session (cookie or bearer token), requests drawn from the mix."""
+    """One user: a kept-alive connection of their own (cookie or bearer token), requests drawn from the mix.
+
+    The load generator shares the 2 CPUs with the server, so each request must cost it little: a raw
+    HTTP/1.1 request on a kept-alive socket read by asyncio (one thread for all clients) costs a
+    fraction of ``requests`` (see ``client_costs``: CPU per request of each way, same run).
+    """
 
     def __init__(self, base: str, auth: dict[str, Any], seed_value: int) -> None:
+        parts = urlsplit(base)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.base = base
-        self.http = requests.Session()
-        self.http.headers.update(auth.get("headers", {}))
-        self.http.cookies.update(auth.get("cookies", {}))
+        self.auth = auth
+        headers = {"Host": parts.netloc, **auth.get("headers", {})}
+        if auth.get("cookies"):
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in auth["cookies"].items())
+        self.headers = headers
+        self.head = "".join(f"{key}: {value}\r\n" for key, value in headers.items())
         self.rng = random.Random(seed_value)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.http: Any = None  # the threaded ways' connection
 
-    def request(self, kind: str) -> tuple[str, float, int]:
-        rng = self.rng
-        params: dict[str, Any] = {}
-        path = "/api/executions"
-        if kind == "executions?status":
-            params = {"status": rng.choice(["failed", "succeeded", "timed_out", "cancelled"])}
-        elif kind == "executions?script_id":
-            params = {"script_id": rng.randint(1, SCRIPTS)}
-        elif kind == "executions?q":
-            params = {"q": rng.choice([*WORDS, "refused", "quota", "#" + str(rng.randint(1, EXECUTIONS))])}
-        elif kind == "execution":
-            path = f"/api/executions/{rng.randint(1, EXECUTIONS)}"
-        elif kind == "scripts":
-            path, params = "/api/scripts", {"page": rng.randint(1, 5)}
-        elif kind == "scripts?q":
-            path, params = "/api/scripts", {"q": rng.choice(WORDS) + rng.choice(["", "-", "-00"])}
-        elif kind == "stats":
-            path, params = "/api/stats", {"days": 14}
-        elif kind == "schedules":
-            path = "/api/schedules"
-        elif kind == "health":
-            path = "/api/health"
+    # -- asyncio, raw HTTP/1.1 (the default) -------------------------------------------------------
+    async def fetch(self, kind: str) -> tuple[str, float, int]:
+        request = f"GET {target(kind, self.rng)} HTTP/1.1\r\n{self.head}\r\n".encode()
         started = time.perf_counter()
-        response = self.http.get(self.base + path, params=params, timeout=60)
+        for attempt in (1, 2):  # a connection the server closed meanwhile (keep-alive timeout): once more
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            assert self.reader is not None
+            try:
+                self.writer.write(request)
+                head = await self.reader.readuntil(b"\r\n\r\n")
+            except (ConnectionError, asyncio.IncompleteReadError):
+                await self.close()
+                if attempt == 2:
+                    raise
+                started = time.perf_counter()
+                continue
+            break
+        lower = head.lower()
+        at = lower.find(b"\r\ncontent-length:")
+        if at < 0:
+            raise RuntimeError(f"{kind}: an answer without Content-Length: {head[:200]!r}")
+        length = int(lower[at + 17 : lower.index(b"\r\n", at + 2)])
+        await self.reader.readexactly(length)
         elapsed = time.perf_counter() - started
-        return kind, elapsed, response.status_code
+        if b"\r\nconnection: close" in lower:
+            await self.close()
+        return kind, elapsed, int(head[9:12])
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(ConnectionError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+    # -- threads: http.client on a kept-alive connection, or requests (the way before) -------------
+    def request(self, kind: str, way: str) -> tuple[str, float, int]:
+        path = target(kind, self.rng)
+        started = time.perf_counter()
+        if way == "requests":
+            if self.http is None:
+                self.http = requests.Session()
+                self.http.headers.update(self.auth.get("headers", {}))
+                self.http.cookies.update(self.auth.get("cookies", {}))
+            status = self.http.get(self.base + path, timeout=60).status_code
+        else:
+            if self.http is None:
+                self.http = http.client.HTTPConnection(self.host, self.port, timeout=60)
+            self.http.request("GET", path, headers=self.headers)
+            answer = self.http.getresponse()
+            answer.read()
+            status = answer.status
+        return kind, time.perf_counter() - started, status
 
 
-def drive(clients: list[Client], seconds: float, mix: dict[str, float]) -> dict[str, Any]:
-    """Every client sends its next request as soon as its last answer arrived, for ``seconds``."""
+def drive(clients: list[Client], seconds: float, mix: dict[str, float], way: str = "") -> dict[str, Any]:
+    """Every client sends its next request as soon as its last answer arrived, for ``seconds``.
+
+    ``way``: "asyncio" (default, ``BENCH_API_CLIENT``), "http.client" or "requests" (one thread each).
+    """
+    way = way or CLIENT_WAY
     samples: dict[str, list[float]] = defaultdict(list)
     errors: list[str] = []
     lock = threading.Lock()
     stop = time.monotonic() + seconds
+    results: list[tuple[str, float, int]] = []
 
     def loop(client: Client) -> None:
         mine: list[tuple[str, float, int]] = []
         while time.monotonic() < stop:
-            mine.append(client.request(_pick(mix, client.rng)))
+            mine.append(client.request(_pick(mix, client.rng), way))
         with lock:
-            for kind, elapsed, status in mine:
-                if status != 200:
-                    errors.append(f"{kind}: {status}")
-                samples[kind].append(elapsed)
+            results.extend(mine)
+
+    async def task(client: Client) -> None:
+        try:
+            while time.monotonic() < stop:
+                results.append(await client.fetch(_pick(mix, client.rng)))
+        finally:
+            await client.close()
+
+    async def run_all() -> None:
+        await asyncio.gather(*(task(client) for client in clients))
 
     server_cpu, client_cpu = cpu_seconds(SERVER_PID), time.process_time()
     started = time.perf_counter()
-    threads = [threading.Thread(target=loop, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    if way == "asyncio":
+        asyncio.run(run_all())
+    else:
+        threads = [threading.Thread(target=loop, args=(client,)) for client in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     wall = time.perf_counter() - started
+    client_seconds = time.process_time() - client_cpu
+    for kind, elapsed, status in results:
+        if status != 200:
+            errors.append(f"{kind}: {status}")
+        samples[kind].append(elapsed)
     every = [value for values in samples.values() for value in values]
     return {
         "samples": samples,
@@ -262,7 +363,7 @@ def drive(clients: list[Client], seconds: float, mix: dict[str, float]) -> dict[
         "errors": errors,
         # CPU per request: what the server (and this client) spent, whatever else the machine ran
         "server_ms": 1000 * (cpu_seconds(SERVER_PID) - server_cpu) / max(1, len(every)),
-        "client_ms": 1000 * (time.process_time() - client_cpu) / max(1, len(every)),
+        "client_ms": 1000 * client_seconds / max(1, len(every)),
     }
 
 
@@ -302,16 +403,100 @@ def row(name: str, values: list[float]) -> str:
     return f"{pct(values, 0.5):.1f} / {pct(values, 0.99):.1f} ms ({len(values)})"
 
 
+FLOOR_BODY = b'{"status":"ok"}'
+
+
+def floor_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """The least a WSGI app can do: the machine's floor for a request through Scriptman's gunicorn."""
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(FLOOR_BODY)))])
+    return [FLOOR_BODY]
+
+
+def serve_floor() -> None:
+    """``api.py --floor-server``: ``floor_app`` under gunicorn with the options of ``scriptman serve``
+    (workers = SCRIPTMAN_WEB_PROCESSES, gthread, its threads, keep-alive and access log)."""
+    from gunicorn.app.base import BaseApplication
+
+    from backend.config import Settings
+    from backend.server import gunicorn_options
+
+    class FloorServer(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in gunicorn_options(Settings(), self.cfg.settings).items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return floor_app
+
+    FloorServer().run()
+
+
+class Floor:
+    """``serve_floor`` in a process group of its own, on a free port, like ``run.Server``."""
+
+    def __init__(self, home: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "SCRIPTMAN_HOME": str(home), "SCRIPTMAN_PORT": str(self.port)}
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--floor-server"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.base}/", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the floor server did not start")
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=20)
+
+
+def client_costs(floor: Floor) -> dict[str, dict[str, Any]]:
+    """Each way of sending requests, 20 clients against the floor: the client's own CPU per request
+    (the clients share the CPUs with the server, so the cheapest is the one the phases use)."""
+    return {
+        way: drive([Client(floor.base, {}, 700 + i) for i in range(CLIENTS)], FLOOR_SECONDS / 2, {"health": 1}, way)
+        for way in ("requests", "http.client", "asyncio")
+    }
+
+
+def seeded_home(tmp: Path) -> tuple[Path, float]:
+    """A home with the schema and the rows; ``BENCH_API_HOME`` keeps one across runs (seeded once)."""
+    kept = os.environ.get("BENCH_API_HOME")
+    home = Path(kept) if kept else tmp / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    marker = home / "bench-seeded"
+    if marker.exists():
+        return home, 0.0
+    started = time.perf_counter()
+    # the schema first: the server's own start migrates (and creates the admin) on an empty home
+    Server(home).stop()
+    seed(home)
+    marker.write_text(f"{SCRIPTS} scripts, {EXECUTIONS} executions\n")
+    return home, time.perf_counter() - started
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "home"
-        home.mkdir()
-        started = time.perf_counter()
-        # the schema first: the server's own start migrates (and creates the admin) on an empty home
-        server = Server(home)
-        server.stop()
-        seed(home)
-        seeded = time.perf_counter() - started
+        home, seeded = seeded_home(Path(tmp))
+        floor = Floor(home)
+        SERVER_PID[:] = [floor.process.pid]
+        try:
+            drive([Client(floor.base, {}, 600 + i) for i in range(4)], 1, {"health": 1})  # warm up
+            ways = client_costs(floor)
+            floor_app_solo = drive([Client(floor.base, {}, 650)], FLOOR_SECONDS / 2, {"health": 1})
+            floor_app = drive([Client(floor.base, {}, 660 + i) for i in range(CLIENTS)], FLOOR_SECONDS, {"health": 1})
+        finally:
+            floor.stop()
         server = Server(home)
         SERVER_PID[:] = [server.process.pid]
         try:
@@ -333,11 +518,15 @@ def main() -> None:
             # far less with the machine's other load than latencies do
             alone = {kind: drive(clients(1, cookie_auth, 500), ENDPOINT_SECONDS, {kind: 1}) for kind in MIX}
             floor_solo = drive(clients(1, cookie_auth, 300), FLOOR_SECONDS / 2, {"health": 1})
-            floor = drive(clients(CLIENTS, cookie_auth, 400), FLOOR_SECONDS, {"health": 1})
+            floor_health = drive(clients(CLIENTS, cookie_auth, 400), FLOOR_SECONDS, {"health": 1})
         finally:
             server.stop()
+    load = os.getloadavg()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(f"seeded {SCRIPTS:,} scripts, {EXECUTIONS:,} executions, {SCHEDULES} schedules in {seeded:.1f} s")
+    print(f"load average at the end: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)")
+    print(f"web processes: {os.environ.get('SCRIPTMAN_WEB_PROCESSES', '1')}; client: {CLIENT_WAY}")
+    if seeded:
+        print(f"seeded {SCRIPTS:,} scripts, {EXECUTIONS:,} executions, {SCHEDULES} schedules in {seeded:.1f} s")
     phases = {
         "1 client (cookie)": solo,
         f"{CLIENTS} clients (cookie)": cookie,
@@ -355,16 +544,24 @@ def main() -> None:
         + " | ".join(f"{phase['server_ms']:.1f} / {phase['client_ms']:.1f} ms" for phase in phases.values())
         + " |"
     )
-    print(
-        f"| floor: /api/health | {row('health', floor_solo['all'])}, {floor_solo['rate']:.0f} req/s | "
-        f"{row('health', floor['all'])}, {floor['rate']:.0f} req/s, CPU per request server "
-        f"{floor['server_ms']:.1f} / client {floor['client_ms']:.1f} ms | — |"
-    )
+    for name, one, many in (
+        ("/api/health (Flask, no database, no session)", floor_solo, floor_health),
+        ("floor: a trivial WSGI app, same gunicorn configuration", floor_app_solo, floor_app),
+    ):
+        print(
+            f"| {name} | {row('health', one['all'])}, {one['rate']:.0f} req/s | "
+            f"{row('health', many['all'])}, {many['rate']:.0f} req/s, CPU per request server "
+            f"{many['server_ms']:.2f} / client {many['client_ms']:.2f} ms | — |"
+        )
+    print("\n| load generator (20 clients against the floor app) | p50 / p99 | req/s | client CPU per request |")
+    print("|---|---|---|---|")
+    for way, phase in ways.items():
+        print(f"| {way} | {row(way, phase['all'])} | {phase['rate']:.0f} | {phase['client_ms']:.3f} ms |")
     print("\n| endpoint alone (1 client) | p50 | server CPU per request |\n|---|---|---|")
     for kind, phase in alone.items():
         print(f"| {kind} | {pct(phase['all'], 0.5):.1f} ms | {phase['server_ms']:.1f} ms |")
     print(f"| health | {pct(floor_solo['all'], 0.5):.1f} ms | {floor_solo['server_ms']:.1f} ms |")
-    errors = [e for phase in (*phases.values(), *alone.values(), floor) for e in phase["errors"]]
+    errors = [e for phase in (*phases.values(), *alone.values(), floor_health, floor_app) for e in phase["errors"]]
     if errors:
         print(f"{len(errors)} non-200 answers, e.g. {errors[:5]}")
     mean = statistics.fmean(cookie["all"]) * 1000
@@ -372,4 +569,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--floor-server"]:
+        serve_floor()
+    else:
+        main()

@@ -36,6 +36,8 @@ TEST_DATABASE_URL = os.environ.get("SCRIPTMAN_TEST_DATABASE_URL")
 POSTGRES_TEMPLATE = "scriptman_template"
 POSTGRES_BY_HOME: dict[Path, str] = {}
 KILL_GRACE_SECONDS = 0.5  # SIGTERM to SIGKILL; the tests' scripts do not trap SIGTERM
+RETIRED_POOLS: list[sa.pool.Pool] = []  # see close_app
+RETIRED_POOLS_KEPT = 60
 TEMPLATE: dict[str, Path] = {}  # "database": set once per session by ``migrated_template``
 
 
@@ -56,6 +58,15 @@ def make_settings(home: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+def copy_home_database(source: Path, target: Path) -> None:
+    """``target``'s home gets a copy of ``source``'s database, as copying the home's folder gives
+    SQLite (its file is in the folder); on PostgreSQL a database made from ``source``'s as template."""
+    key = Path(source).resolve()
+    if TEST_DATABASE_URL and key in POSTGRES_BY_HOME:
+        template = POSTGRES_BY_HOME[key].rsplit("/", 1)[1]
+        POSTGRES_BY_HOME[Path(target).resolve()] = new_postgres_database(TEST_DATABASE_URL, template=template)
+
+
 def new_postgres_database(server_url: str, template: str | None = None) -> str:
     """A new database on ``server_url``'s server (a copy of ``template`` when given); its URL."""
     name = f"scriptman_{uuid.uuid4().hex[:12]}"
@@ -67,6 +78,20 @@ def new_postgres_database(server_url: str, template: str | None = None) -> str:
     finally:
         admin.dispose()
     return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def seed_database(home: Path) -> dict[str, str]:
+    """A migrated database for a ``scriptman`` process started on ``home``: the environment it needs.
+
+    SQLite: a copy of the template in the home (nothing to add). PostgreSQL: the home's own
+    database, as ``make_settings`` gives it, in ``SCRIPTMAN_DATABASE_URL``.
+    """
+    settings = make_settings(home)
+    if settings.database_url:
+        return {"SCRIPTMAN_DATABASE_URL": settings.database_url}
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(TEMPLATE["database"], settings.data_dir / DATABASE_FILE)
+    return {}
 
 
 def build_app(settings: Settings) -> Flask:
@@ -107,11 +132,35 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def close_app(app: Flask) -> None:
-    """Stop the services (a no-op if they never started) and let go of the database."""
+    """Stop the services (a no-op if they never started) and let go of the database.
+
+    A run's thread may still be recording its end when its app is closed (stopping the executor
+    does not wait for runs, by design), and a connection it hands back after ``dispose()`` goes to
+    the old pool, or one it opens goes to the engine's fresh pool; nobody closes those, and when
+    they are garbage-collected psycopg warns (ResourceWarning, an error here). So both pools are
+    kept and disposed again at the next close and at the end, which closes what came back since.
+    """
     app.extensions["scriptman.stop_services"]()
     with app.app_context():
         db.session.remove()
+        RETIRED_POOLS.append(db.engine.pool)
         db.engine.dispose()
+        RETIRED_POOLS.append(db.engine.pool)  # the fresh one: where a straggler's new connection goes
+    close_retired_pools()
+
+
+def close_retired_pools() -> None:
+    """Close what came back to the pools of the last apps closed (a thread outliving them by tens
+    of tests would be a leak of its own; the list stays short)."""
+    for pool in RETIRED_POOLS:
+        pool.dispose()
+    del RETIRED_POOLS[:-RETIRED_POOLS_KEPT]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _retired_pools_closed() -> Iterator[None]:
+    yield
+    close_retired_pools()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
@@ -99,3 +100,35 @@ def server_env(settings: Any, **extra: str) -> dict[str, str]:
     if settings.database_url:
         env["SCRIPTMAN_DATABASE_URL"] = settings.database_url
     return env
+
+
+def database_dump(settings: Any) -> bytes:
+    """What someone who gets hold of the database sees, to grep for values that must not be there.
+
+    SQLite: the raw bytes of the file and its WAL (free pages and old frames included). PostgreSQL
+    keeps its files out of reach, so there: every row of every table as text.
+    """
+    if not settings.database_url:
+        return b"".join(path.read_bytes() for path in sorted(settings.data_dir.glob("scriptman.db*")) if path.is_file())
+    engine = sa.create_engine(settings.database_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            rows = [
+                str(row[0])
+                for table in sa.inspect(connection).get_table_names()
+                for row in connection.execute(sa.text(f'SELECT t::text FROM "{table}" t'))
+            ]
+    finally:
+        engine.dispose()
+    return "\n".join(rows).encode()
+
+
+def database_rows(settings: Any, statement: str, **params: Any) -> list[Any]:
+    """Rows read with plain SQL on the settings' database, beside the app (no models, no key)."""
+    engine = sa.create_engine(settings.sqlalchemy_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            result = connection.execute(sa.text(statement), params)
+            return list(result) if result.returns_rows else []
+    finally:
+        engine.dispose()

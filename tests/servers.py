@@ -148,6 +148,8 @@ def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[0] != "postgres" or argv[1] != "--":
         print("usage: python -m tests.servers postgres -- <command> [args...]", file=sys.stderr)
         return 2
+    # a SIGTERM (a CI job's timeout, `timeout`) ends this process through the ``finally`` below too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     server = start_postgres()
     try:
         environment = {**os.environ, "SCRIPTMAN_TEST_DATABASE_URL": server.url}

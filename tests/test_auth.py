@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from backend.policies import Policy, policy_for
 from tests.auth_client import token_for
 from tests.conftest import AppFactory, make_settings
-from tests.helpers import create_script
+from tests.helpers import create_script, database_dump
 
 # hook_trigger.trigger: POST /hooks/<token>, whose token is the credential (tests/test_hooks.py)
 PUBLIC_ENDPOINTS = {
@@ -188,8 +188,7 @@ def test_a_token_value_never_appears_in_responses_audit_or_the_database(app: Fla
 
         db.session.remove()
         db.engine.dispose()
-    database = (settings.data_dir / "scriptman.db").read_bytes()
-    assert raw.encode() not in database
+    assert raw.encode() not in database_dump(settings)
 
 
 def test_repeated_failed_logins_are_throttled(app: Flask) -> None:

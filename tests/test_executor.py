@@ -156,22 +156,25 @@ def test_cancelling_a_queued_run_removes_it_from_the_queue(client: FlaskClient, 
     assert not (settings.workspaces_dir / f"execution_{second['id']}").exists()
 
 
-def test_the_pool_never_runs_more_than_its_limit(client: FlaskClient, settings: Settings) -> None:
+def test_the_pool_never_runs_more_than_its_limit(client: FlaskClient, settings: Settings, tmp_path: Path) -> None:
+    """At most ``limit`` scripts execute at once, measured by the scripts themselves.
+
+    Not by sampling the rows: a slot is given back as soon as a run's processes are gone, a moment
+    before its end is written, so a row can still say ``running`` while the next run starts.
+    """
     limit = settings.max_concurrency
-    script = create_script(client, "nap", "import time\ntime.sleep(0.6)")
-    ids = [execute(client, script["id"])["id"] for _ in range(limit + 2)]
-    peak = 0
-
-    def sample() -> bool:
-        nonlocal peak
-        # one query, one snapshot: reading the runs one by one could see a run that just ended
-        # and the one that took its slot both as running
-        items = client.get(f"/api/executions?script_id={script['id']}&per_page=100").json["items"]
-        statuses = [e["status"] for e in items if e["id"] in ids]
-        peak = max(peak, statuses.count("running"))
-        return len(statuses) == len(ids) and all(s == "succeeded" for s in statuses)
-
-    wait_for(sample, 30, interval=0.02, message="all runs to finish")
+    spans = tmp_path / "spans"
+    code = (
+        "import os, time\nstart = time.time()\ntime.sleep(0.6)\n"
+        "open(os.environ['SPANS'], 'a').write(f'{start} {time.time()}\\n')\n"
+    )
+    script = create_script(client, "nap", code, parameters=[{"name": "SPANS", "type": "string"}])
+    ids = [execute(client, script["id"], {"SPANS": str(spans)})["id"] for _ in range(limit + 2)]
+    assert all(wait_final(client, i)["status"] == "succeeded" for i in ids)
+    lines = spans.read_text().splitlines()
+    events = sorted((float(t), step) for line in lines for t, step in zip(line.split(), (1, -1), strict=True))
+    assert len(events) == 2 * len(ids)
+    peak = max(itertools.accumulate(step for _t, step in events))
     assert 1 <= peak <= limit
 
 
@@ -282,13 +285,14 @@ def test_execution_list_filters_and_paginates_newest_first(client: FlaskClient) 
 def test_a_running_row_left_by_a_previous_process_becomes_interrupted(app: Flask, settings: Settings) -> None:
     client = app.test_client()
     script = create_script(client, "ghost", "pass")
+    # the "previous process" is gone before the rows appear: its dispatcher must not claim the queued one
+    app.extensions["scriptman.stop_services"]()
     with app.app_context():
         ghost = Execution(script_id=script["id"], version_number=1, status="running", pid=2**22 - 1)
         queued = Execution(script_id=script["id"], version_number=1, status="queued")
         db.session.add_all([ghost, queued])
         db.session.commit()
         ghost_id, queued_id = ghost.id, queued.id
-    app.extensions["scriptman.stop_services"]()
     restarted = LocalExecutor(app, settings)
     app.extensions["scriptman.executor"] = restarted
     restarted.start()

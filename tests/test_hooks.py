@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from sqlalchemy import select
 
 from backend.extensions import db
 from backend.models import AuditEvent
-from tests.conftest import DATABASE_FILE, TEMPLATE, AppFactory
+from tests.conftest import AppFactory, seed_database
 from tests.helpers import create_script, log_text, wait_final, wait_for
 
 GREET = """import json, os
@@ -293,8 +292,7 @@ def test_the_servers_log_never_shows_a_token(tmp_path: Path) -> None:
     }
     repo = Path(__file__).resolve().parents[1]
     scriptman = [sys.executable, "-m", "backend.cli"]
-    (tmp_path / "data").mkdir()
-    shutil.copyfile(TEMPLATE["database"], tmp_path / "data" / DATABASE_FILE)  # migrated once per session
+    env.update(seed_database(tmp_path))  # migrated once per session
     log_path = tmp_path / "server.log"
     url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:

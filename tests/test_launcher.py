@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from pathlib import Path
 
 import psutil
@@ -190,3 +191,52 @@ def test_a_spare_that_died_unused_is_replaced_and_reported_to_nobody(
     assert [run["status"] for run in runs] == ["succeeded", "succeeded"]
     assert spare not in launcher.early_exits  # its end was nobody's run
     assert launcher.alive
+
+
+def test_a_run_whose_worker_stops_beating_is_stopped_whole_and_interrupted(
+    app: Flask, client: FlaskClient, settings: Settings, tmp_path: Path
+) -> None:
+    """A Celery worker that never comes back must not leave its runs going on its machine."""
+    lifeline = tmp_path / "worker.alive"
+    lifeline.touch()
+    app.extensions["scriptman.lifeline"] = {"path": str(lifeline), "stale_seconds": 2}
+    code = (
+        "import subprocess, time\nchild = subprocess.Popen(['sleep', '300'])\n"
+        "print('child', child.pid, flush=True)\ntime.sleep(300)\n"
+    )
+    script = create_script(client, "orphan", code)
+    run = execute(client, script["id"])
+    line = wait_for(
+        lambda: next((ln for ln in log_text(client, run["id"], settings).splitlines() if " out child " in ln), None),
+        message="the child's pid",
+    )
+    child = psutil.Process(int(line.rsplit(" ", 1)[1]))
+    lifeline.unlink()  # the worker is gone for good
+    done = wait_final(client, run["id"])
+    assert done["status"] == "interrupted"
+    assert "stopped answering" in (done["error"] or "")
+    assert "the worker holding the run stopped answering: stopping every process" in log_text(
+        client, run["id"], settings
+    )
+    wait_for(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, message="the child killed")
+
+
+def test_a_run_outlives_the_stale_bound_while_its_worker_beats(app: Flask, client: FlaskClient, tmp_path: Path) -> None:
+    lifeline = tmp_path / "worker.alive"
+    lifeline.touch()
+    app.extensions["scriptman.lifeline"] = {"path": str(lifeline), "stale_seconds": 1}
+    beating = threading.Event()
+
+    def beat() -> None:
+        while not beating.wait(0.2):
+            lifeline.touch()
+
+    beater = threading.Thread(target=beat, daemon=True)
+    beater.start()
+    try:
+        script = create_script(client, "long", "import time\ntime.sleep(3)\nprint('done')\n")
+        done = wait_final(client, execute(client, script["id"])["id"])
+    finally:
+        beating.set()
+        beater.join()
+    assert done["status"] == "succeeded", done["error"]

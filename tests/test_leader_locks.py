@@ -34,8 +34,11 @@ LEASE = 1.0  # seconds: a short Redis lease for the tests (production: locking.L
 HOLDER = """
 import sys, time
 from backend.services.scheduler.locking import PostgresLeaderLock, RedisLeaderLock
-kind, url, name = sys.argv[1:4]
-lock = PostgresLeaderLock(url, name) if kind == "pg" else RedisLeaderLock(url, name, lease_seconds=float(sys.argv[4]))
+kind, url, name, lease, prefix = sys.argv[1:6]
+if kind == "pg":
+    lock = PostgresLeaderLock(url, name)
+else:
+    lock = RedisLeaderLock(url, name, lease_seconds=float(lease), prefix=prefix)
 while not lock.try_acquire():
     time.sleep(0.05)
 print("held", flush=True)
@@ -58,9 +61,9 @@ def release_all() -> Iterator[list[LeaderLock]]:
         lock.release()
 
 
-def holder_process(kind: str, url: str, name: str) -> subprocess.Popen[str]:
+def holder_process(kind: str, url: str, name: str, prefix: str = "scriptman") -> subprocess.Popen[str]:
     process = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, kind, url, name, str(LEASE)],
+        [sys.executable, "-c", HOLDER, kind, url, name, str(LEASE), prefix],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[1],
@@ -116,7 +119,8 @@ def test_postgres_holder_steps_down_when_its_session_dies(
     with admin.connect() as connection:  # the server (or a partition) ends the holder's session
         connection.execute(
             sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'scriptman-%-lock'"
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name LIKE 'scriptman-%-lock %'"
             )
         )
     admin.dispose()
@@ -237,3 +241,82 @@ def test_three_apps_on_one_postgres_database_fire_each_tick_once(
     sampling.set()
     sampler.join()
     assert most[0] == 1
+
+
+# -- who leads, as /api/health tells it ------------------------------------------------------------------
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.kill()
+    process.wait()
+    assert process.stdout is not None
+    process.stdout.close()
+
+
+def test_every_backend_names_the_process_holding_the_lock(
+    postgres_database: str, redis_url: str, name: str, tmp_path: Path, release_all: list[LeaderLock]
+) -> None:
+    file_holder, file_other = FileLeaderLock(tmp_path / "x.lock"), FileLeaderLock(tmp_path / "x.lock")
+    release_all += [file_holder, file_other]
+    assert file_other.holder() is None
+    before = time.time()
+    assert file_holder.try_acquire()
+    seen = file_other.holder()  # read from /proc/locks, not from this object's state
+    assert seen is not None and (seen["host"], seen["pid"]) == (locking.HOST, os.getpid())
+    assert seen["since"] is not None and seen["since"].timestamp() >= before - 1
+    file_holder.release()
+    assert file_other.holder() is None
+
+    engine = sa.create_engine(postgres_database, poolclass=sa.pool.NullPool)
+    standby = PostgresLeaderLock(postgres_database, name)
+    release_all.append(standby)
+    with engine.connect() as connection:
+        assert standby.holder(connection) is None
+        process = holder_process("pg", postgres_database, name)
+        seen = standby.holder(connection)
+        assert seen is not None and (seen["host"], seen["pid"]) == (locking.HOST, process.pid)
+        assert seen["since"] is not None
+        _stop(process)
+        wait_for(lambda: standby.holder(connection) is None, 10, message="the killed holder's session to end")
+    engine.dispose()
+
+    redis_standby = RedisLeaderLock(redis_url, name, lease_seconds=LEASE, prefix=name)
+    release_all.append(redis_standby)
+    assert redis_standby.holder() is None
+    process = holder_process("redis", redis_url, name, prefix=name)
+    seen = redis_standby.holder()
+    assert seen is not None and (seen["host"], seen["pid"]) == (locking.HOST, process.pid)
+    _stop(process)
+    wait_for(lambda: redis_standby.holder() is None, LEASE + 5, message="the killed holder's lease to end")
+
+
+def test_health_reports_the_scheduler_leader_wherever_it_runs(
+    make_app: AppFactory, tmp_path: Path, postgres_database: str, redis_url: str
+) -> None:
+    """A web process that does not lead names the process that does (another process: a subprocess here)."""
+    web = make_app(make_settings(tmp_path / "pg", database_url=postgres_database), start=False).test_client()
+    assert web.get("/api/health").json["scheduler"] == {
+        "enabled": False,
+        "leader_here": False,
+        "lock": "postgresql",
+        "leader": None,
+    }
+    process = holder_process("pg", postgres_database, "scheduler")
+    try:
+        scheduler = web.get("/api/health").json["scheduler"]
+        assert scheduler["lock"] == "postgresql" and not scheduler["leader_here"]
+        assert (scheduler["leader"]["host"], scheduler["leader"]["pid"]) == (locking.HOST, process.pid)
+    finally:
+        _stop(process)
+
+    # the Redis lease (a Celery install on SQLite); set on the app, so the PostgreSQL pass checks it too
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    app = make_app(make_settings(tmp_path / "redis"), start=False)
+    lease = app.extensions["scriptman.scheduler"].lock = RedisLeaderLock(redis_url, "scheduler", prefix=prefix)
+    web = app.test_client()
+    process = holder_process("redis", redis_url, "scheduler", prefix=prefix)
+    try:
+        scheduler = web.get("/api/health").json["scheduler"]
+        assert scheduler["lock"] == "redis"
+        assert (scheduler["leader"]["host"], scheduler["leader"]["pid"]) == (locking.HOST, process.pid)
+    finally:
+        _stop(process)
+        lease.client.close()

@@ -156,17 +156,6 @@ def follow(
     raise AssertionError("the stream stopped without an end event")
 
 
-def lines_of(events: list[sse.Event]) -> list[tuple[str, int]]:
-    """(text, offset) of every record the events carried, checking each event's id on the way."""
-    out: list[tuple[str, int]] = []
-    for event in events:
-        if event.event in ("log", "logs"):
-            records = event.data if event.event == "logs" else [event.data]
-            out.extend((r["text"], r["offset"]) for r in records)
-            assert event.id is not None and int(event.id) > records[-1]["offset"]
-    return out
-
-
 @pytest.mark.parametrize("batch", [False, True])
 def test_sse_from_the_stream_resumes_with_every_line_exactly_once(
     client: redis.Redis, prefix: str, tmp_path: Path, batch: bool
@@ -196,7 +185,7 @@ def test_sse_from_the_stream_resumes_with_every_line_exactly_once(
         events, ended = follow(
             client, key, path, status, offset, batch, None if connections > 12 else rng.randint(1, 60)
         )
-        seen.extend(lines_of(events))
+        seen.extend(sse.records_of(events))
         ids = [e.id for e in events if e.id is not None]
         offset = int(ids[-1]) if ids else offset  # Last-Event-ID
     ender.join()
@@ -230,12 +219,12 @@ def test_a_reader_behind_the_trimmed_stream_reads_the_file_then_the_stream(
     for start in (0, in_file[5].offset, middle):
         events, ended = follow(client, key, path, status, start, False, len([r for r in in_file if r.offset >= start]))
         assert not ended
-        assert lines_of(events) == [(r.text, r.offset) for r in in_file if r.offset >= start]
+        assert sse.records_of(events) == [(r.text, r.offset) for r in in_file if r.offset >= start]
 
     shipper.stop()
     status.value = "failed"
     events, ended = follow(client, key, path, status, 0, True, None)
-    assert ended and lines_of(events) == [(r.text, r.offset) for r in in_file]
+    assert ended and sse.records_of(events) == [(r.text, r.offset) for r in in_file]
 
 
 def test_no_stream_yet_then_a_stream(client: redis.Redis, prefix: str, tmp_path: Path) -> None:
@@ -268,7 +257,7 @@ def test_no_stream_yet_then_a_stream(client: redis.Redis, prefix: str, tmp_path:
     shipper.stop()
     status.value = "succeeded"
     assert done.wait(10)
-    assert lines_of(got) == [(r.text, r.offset) for r in read_records(str(path), 0, limit=1000)]
+    assert sse.records_of(got) == [(r.text, r.offset) for r in read_records(str(path), 0, limit=1000)]
     assert [e.data["status"] for e in got if e.event == "status"] == ["queued", "running", "succeeded"]
 
 
@@ -327,7 +316,7 @@ def test_the_endpoint_serves_a_celery_runs_log_from_redis(
             finisher.start()
     finisher.join()
     assert from_redis == [run_id, run_id]  # both connections were served from the Redis Stream
-    texts = [r[0] for r in lines_of(first) + lines_of(rest)]
+    texts = [r[0] for r in sse.records_of(first) + sse.records_of(rest)]
     in_file = read_records(str(log_path), 0, limit=10**6)
     assert texts == [r.text for r in in_file]
     assert [f"after {i}" for i in range(60)] == [t for t in texts if t.startswith("after")]

@@ -53,7 +53,7 @@ from backend.app import JSON_METHODS, create_app
 from backend.config import Settings
 from backend.openapi_doc import BODY_METHODS, openapi_path
 from backend.policies import Policy, policy_for
-from tests.conftest import build_app, close_app, make_settings
+from tests.conftest import build_app, close_app, copy_home_database, make_settings
 from tests.helpers import FINAL, create_script, execute, wait_final, wait_for
 
 MAX_EXAMPLES = 10  # generated requests per operation, plus schemathesis' boundary cases: the module takes ~45 s
@@ -171,6 +171,7 @@ def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings(tmp_path: Path, seeded_home: Path) -> Settings:
     """Overrides conftest's: each test here gets its own copy of the seeded home (cheaper than a new run)."""
     shutil.copytree(seeded_home, tmp_path, dirs_exist_ok=True, symlinks=True)
+    copy_home_database(seeded_home, tmp_path)  # PostgreSQL's is not in the folder
     return make_settings(tmp_path)
 
 

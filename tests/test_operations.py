@@ -42,9 +42,16 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def scriptman(tmp_path: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def scriptman(
+    tmp_path: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [SCRIPTMAN, *args], env=cli_env(tmp_path), capture_output=True, text=True, timeout=timeout, check=False
+        [SCRIPTMAN, *args],
+        env=cli_env(tmp_path, **(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -76,7 +83,8 @@ def test_scriptman_run_prints_the_run_not_alembic(tmp_path: Path) -> None:
         create_script(app.test_client(), "hello", "print('hello from the script')")
     finally:
         close_app(app)
-    result = scriptman(tmp_path, "run", "hello")
+    database = {"SCRIPTMAN_DATABASE_URL": settings.database_url} if settings.database_url else {}
+    result = scriptman(tmp_path, "run", "hello", env=database)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "hello from the script" in result.stdout
     assert "alembic" not in result.stdout + result.stderr

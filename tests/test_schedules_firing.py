@@ -106,6 +106,18 @@ def fire_over_a_held_run(client: FlaskClient, tmp_path: Path, policy: str) -> tu
 # -- the real scheduler ----------------------------------------------------------------------------
 
 
+def break_fires_of(monkeypatch: pytest.MonkeyPatch, schedule_id: int) -> None:
+    """A bug in one schedule's fire: building its queued row raises."""
+    queued_row = fire.executions.queued_row
+
+    def queued_row_or_break(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        if kwargs.get("schedule_id") == schedule_id:
+            raise RuntimeError("a bug in one fire")
+        return queued_row(*args, **kwargs)
+
+    monkeypatch.setattr(fire.executions, "queued_row", queued_row_or_break)
+
+
 def test_a_per_second_schedule_fires_through_apscheduler_and_the_executor(make_app: AppFactory) -> None:
     app = make_app(**REAL_SCHEDULER)
     client = app.test_client()
@@ -403,14 +415,7 @@ def test_a_fire_that_fails_or_is_already_recorded_does_not_stop_the_rest_of_its_
         db.session.execute(update(Schedule).where(Schedule.id == paused).values(enabled=False))
         db.session.commit()
         db.session.remove()
-    queued_row = fire.executions.queued_row
-
-    def queued_row_or_break(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        if kwargs.get("schedule_id") == broken:
-            raise RuntimeError("a bug in one fire")
-        return queued_row(*args, **kwargs)
-
-    monkeypatch.setattr(fire.executions, "queued_row", queued_row_or_break)
+    break_fires_of(monkeypatch, broken)
     with time_machine.travel(seconds(1), tick=False), app.app_context():
         results = fire.fire_due([(sid, seconds(1)) for sid in [*sids, gone]])
         db.session.remove()
@@ -466,14 +471,7 @@ def test_a_fire_that_fails_while_its_batch_is_decided_is_left_out_and_the_rest_i
         schedule_at(client, seconds(0), target["id"], name=f"decided-{i}", overlap_policy="parallel") for i in range(4)
     ]
     broken = sids[2]
-    queued_row = fire.executions.queued_row
-
-    def queued_row_or_break(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        if kwargs.get("schedule_id") == broken:
-            raise RuntimeError("a bug in one fire")
-        return queued_row(*args, **kwargs)
-
-    monkeypatch.setattr(fire.executions, "queued_row", queued_row_or_break)
+    break_fires_of(monkeypatch, broken)
     monkeypatch.setattr(fire, "_fire_in_savepoint", None)  # no fallback needed: the batch itself commits
     with time_machine.travel(seconds(1), tick=False), app.app_context():
         results = fire.fire_due([(sid, seconds(1)) for sid in sids])

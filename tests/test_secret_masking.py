@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import secrets as random_secrets
-from pathlib import Path
 
 from flask.testing import FlaskClient
 
 from backend.config import Settings
 from backend.services.executor.logfile import Masker, secret_forms
-from tests.helpers import create_script, wait_final
+from tests.helpers import create_script, database_dump, wait_final
 
 PEM = (
     "-----BEGIN PRIVATE KEY-----\n"
@@ -109,10 +108,7 @@ def test_no_form_of_a_secret_reaches_any_output(client: FlaskClient, settings: S
     result = done["result"]
     assert result["values"] == ["***"] * len(CORPUS)
     assert done["progress_message"] == "***"
-    database = b"".join(
-        path.read_bytes() for path in Path(settings.data_dir).glob("scriptman.db*") if path.is_file()
-    ).decode("utf-8", "replace")
-    _assert_absent("database", database)
+    _assert_absent("database", database_dump(settings).decode("utf-8", "replace"))
 
 
 def test_the_masker_builds_no_regex_and_masks_every_form() -> None:

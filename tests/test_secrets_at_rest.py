@@ -1,7 +1,8 @@
 """Secrets at rest: the database file alone reveals no secret, yet runs still get the plain values.
 
 Each test greps the raw bytes of ``data/scriptman.db`` and its ``-wal`` file (SQLite in WAL mode
-keeps recent pages there, not in the main file) for the secret values.
+keeps recent pages there, not in the main file) for the secret values; on PostgreSQL, whose files
+are out of reach, every row of every table as text (``tests.helpers.database_dump``).
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -29,8 +30,8 @@ from backend.extensions import db
 from backend.models import Execution, Schedule, Script, ScriptVersion
 from backend.secretbox import KEYS_FILE, SecretsKeyError
 from backend.services.secret_storage import check_keys, rotate_key, verify_key
-from tests.conftest import AppFactory, make_settings
-from tests.helpers import create_script, execute, wait_final
+from tests.conftest import TEST_DATABASE_URL, AppFactory, close_app, make_settings, new_postgres_database
+from tests.helpers import create_script, database_dump, database_rows, execute, wait_final
 
 HASH_SECRETS = """
 import hashlib, json, os
@@ -48,15 +49,8 @@ def unique(label: str) -> str:
     return f"{label}-{secrets.token_hex(12)}"
 
 
-def database_bytes(settings: Settings) -> bytes:
-    """The main file and the WAL: what someone who copies ``data/`` gets."""
-    path = settings.data_dir / "scriptman.db"
-    wal = path.with_name(path.name + "-wal")
-    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
-
-
 def assert_absent(settings: Settings, *values: str) -> None:
-    raw = database_bytes(settings)
+    raw = database_dump(settings)
     for value in values:
         assert raw.count(value.encode()) == 0, f"{value!r} is stored in plain text"
 
@@ -78,18 +72,21 @@ def secret_parameters(default: str) -> list[dict]:
 
 
 def stored_tokens(settings: Settings) -> list[str]:
-    """Every Fernet token in the database, read with sqlite3 (no app, no key)."""
-    with sqlite3.connect(settings.data_dir / "scriptman.db") as connection:
-        tokens = [json.loads(v) for (v,) in connection.execute("SELECT secret_params FROM executions")]
-        tokens += [json.loads(v) for (v,) in connection.execute("SELECT params FROM schedules")]
-        for (value,) in connection.execute(
-            "SELECT parameters FROM scripts UNION ALL SELECT parameters FROM script_versions"
-        ):
-            tokens += [
-                d["default"]["encrypted"] for d in json.loads(value) if d["type"] == "secret" and d.get("default")
-            ]
-    connection.close()
+    """Every Fernet token in the database, read with plain SQL (no app, no key)."""
+    tokens = [loaded(settings, v) for (v,) in database_rows(settings, "SELECT secret_params FROM executions")]
+    tokens += [loaded(settings, v) for (v,) in database_rows(settings, "SELECT params FROM schedules")]
+    for (value,) in database_rows(
+        settings, "SELECT parameters FROM scripts UNION ALL SELECT parameters FROM script_versions"
+    ):
+        tokens += [
+            d["default"]["encrypted"] for d in loaded(settings, value) if d["type"] == "secret" and d.get("default")
+        ]
     return tokens
+
+
+def loaded(settings: Settings, value: Any) -> Any:
+    """A JSON column's value: text on SQLite; PostgreSQL's driver has already decoded its json."""
+    return value if settings.database_url else json.loads(value)
 
 
 @pytest.fixture
@@ -120,7 +117,7 @@ def test_no_secret_reaches_the_database_file_yet_the_run_gets_it(
     assert wait_final(client, rerun.json["id"])["result"] == done["result"]
 
     assert_absent(settings, default, given, scheduled)
-    assert label.encode() in database_bytes(settings)  # the grep does see what is stored in plain text
+    assert label.encode() in database_dump(settings)  # the grep does see what is stored in plain text
     assert_absent(settings, *file_keys(settings))  # nor is the key in the database
     assert stat.S_IMODE(key_file(settings).stat().st_mode) == 0o600
     with app.app_context():  # the services see plain values
@@ -146,7 +143,9 @@ def test_apps_with_different_homes_keep_their_own_keys(tmp_path: Path, make_app:
 
 @pytest.fixture
 def old_app(tmp_path: Path) -> Iterator[tuple[Flask, Settings]]:
-    settings = make_settings(tmp_path)
+    # an empty database (not the session's migrated template): the migrations up to BEFORE make it
+    empty = new_postgres_database(TEST_DATABASE_URL) if TEST_DATABASE_URL else None
+    settings = make_settings(tmp_path, database_url=empty)
     app = create_app(settings, {"TESTING": True})
     with app.app_context():
         upgrade(revision=BEFORE)
@@ -160,30 +159,28 @@ def insert_plain_rows(settings: Settings, default: str, run_secret: str, schedul
     """Rows as Scriptman stored them before 0006, written with plain SQL."""
     definitions = json.dumps([{"name": "TOKEN", "type": "secret", "default": default, "required": False}])
     now = "2026-11-30 10:00:00.000000"
-    with sqlite3.connect(settings.data_dir / "scriptman.db") as connection:
-        connection.execute(
-            "INSERT INTO scripts (id, name, description, language, code, dependencies, parameters, folder,"
-            " concurrency_policy, max_retries, retry_delay_seconds, enabled, current_version, revision,"
-            " created_at, updated_at) VALUES (1, 'old', '', 'python', 'print(1)', '[]', ?, '', 'queue', 0, 0, 1,"
-            " 1, 1, ?, ?)",
-            (definitions, now, now),
-        )
-        connection.execute(
-            "INSERT INTO script_versions (script_id, number, code, dependencies, parameters, message, created_at)"
-            " VALUES (1, 1, 'print(1)', '[]', ?, 'created', ?)",
-            (definitions, now),
-        )
-        connection.execute(
-            "INSERT INTO executions (script_id, version_number, trigger, params, secret_params, status, queued_at,"
-            " attempt, cancel_requested) VALUES (1, 1, 'manual', ?, ?, 'succeeded', ?, 1, 0)",
-            (json.dumps({"TOKEN": "***"}), json.dumps({"TOKEN": run_secret}), now),
-        )
-        connection.execute(
-            "INSERT INTO schedules (name, script_id, cron, timezone, params, enabled, overlap_policy,"
-            " misfire_grace_seconds, created_at, updated_at) VALUES ('s', 1, '@daily', 'UTC', ?, 1, 'skip', 60, ?, ?)",
-            (json.dumps({"TOKEN": schedule_secret}), now, now),
-        )
-    connection.close()
+    statements = [
+        "INSERT INTO scripts (id, name, description, language, code, dependencies, parameters, folder,"
+        " concurrency_policy, max_retries, retry_delay_seconds, enabled, current_version, revision,"
+        " created_at, updated_at) VALUES (1, 'old', '', 'python', 'print(1)', '[]', :definitions, '', 'queue', 0, 0,"
+        " TRUE, 1, 1, :now, :now)",
+        "INSERT INTO script_versions (script_id, number, code, dependencies, parameters, message, created_at)"
+        " VALUES (1, 1, 'print(1)', '[]', :definitions, 'created', :now)",
+        "INSERT INTO executions (script_id, version_number, trigger, params, secret_params, status, queued_at,"
+        " attempt, cancel_requested) VALUES (1, 1, 'manual', :masked, :run, 'succeeded', :now, 1, FALSE)",
+        "INSERT INTO schedules (name, script_id, cron, timezone, params, enabled, overlap_policy,"
+        " misfire_grace_seconds, created_at, updated_at)"
+        " VALUES ('s', 1, '@daily', 'UTC', :schedule, TRUE, 'skip', 60, :now, :now)",
+    ]
+    values = {
+        "definitions": definitions,
+        "now": now,
+        "masked": json.dumps({"TOKEN": "***"}),
+        "run": json.dumps({"TOKEN": run_secret}),
+        "schedule": json.dumps({"TOKEN": schedule_secret}),
+    }
+    for statement in statements:
+        database_rows(settings, statement, **values)
 
 
 def assert_plain_values(app: Flask, default: str, run_secret: str, schedule_secret: str) -> None:
@@ -202,11 +199,12 @@ def test_the_migration_encrypts_existing_plain_rows(old_app: tuple[Flask, Settin
     values = unique("default"), unique("run"), unique("schedule")
     insert_plain_rows(settings, *values)
     if where == "main file":  # an install whose WAL was checkpointed long ago
-        with sqlite3.connect(settings.data_dir / "scriptman.db") as connection:
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        connection.close()
-        assert all(value.encode() in (settings.data_dir / "scriptman.db").read_bytes() for value in values)
-    assert all(value.encode() in database_bytes(settings) for value in values)
+        if settings.database_url:
+            database_rows(settings, "CHECKPOINT")  # PostgreSQL's own: the WAL written into the tables' files
+        else:
+            database_rows(settings, "PRAGMA wal_checkpoint(TRUNCATE)")
+            assert all(value.encode() in (settings.data_dir / "scriptman.db").read_bytes() for value in values)
+    assert all(value.encode() in database_dump(settings) for value in values)
     assert not key_file(settings).exists()
 
     upgrade_database(app)
@@ -223,11 +221,8 @@ def test_the_migration_encrypts_existing_plain_rows(old_app: tuple[Flask, Settin
 
     with app.app_context():  # and the downgrade gives the plain values back
         downgrade(revision=BEFORE)
-    with sqlite3.connect(settings.data_dir / "scriptman.db") as connection:
-        assert json.loads(connection.execute("SELECT secret_params FROM executions").fetchone()[0]) == {
-            "TOKEN": values[1]
-        }
-    connection.close()
+    ((secret_params,),) = database_rows(settings, "SELECT secret_params FROM executions")
+    assert loaded(settings, secret_params) == {"TOKEN": values[1]}
 
 
 def test_rotation_re_encrypts_everything_and_a_running_app_follows(
@@ -272,6 +267,7 @@ def test_rotation_with_keys_from_the_environment(tmp_path: Path, make_app: AppFa
     with app.app_context():
         with pytest.raises(SecretsKeyError, match="SCRIPTMAN_SECRETS_KEY=<new key>,<current key>"):
             rotate_key(app.extensions["scriptman.secretbox"])
+        db.session.remove()  # before the engine lets go: its connection goes back to the live pool
         db.engine.dispose()
     assert not key_file(make_settings(tmp_path)).exists()  # an environment key never writes the file
 
@@ -279,11 +275,11 @@ def test_rotation_with_keys_from_the_environment(tmp_path: Path, make_app: AppFa
     with both.app_context():
         done = rotate_key(both.extensions["scriptman.secretbox"])
         assert done.counts["scripts' secret defaults"] == 1 and done.old_keys == 1
-        db.engine.dispose()
+    close_app(both)
     only_new = create_app(make_settings(tmp_path, secrets_key=new), {"TESTING": True})
     with only_new.app_context():
         assert db.session.get(Script, 1).parameters[0]["default"] == "v"
-        db.engine.dispose()
+    close_app(only_new)
 
 
 def test_a_wrong_or_missing_key_is_a_clear_error_not_garbage(

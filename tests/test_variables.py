@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -12,8 +11,7 @@ from sqlalchemy import select
 from backend.extensions import db
 from backend.models import AuditEvent, Script
 from backend.services import variables
-from tests.conftest import DATABASE_FILE
-from tests.helpers import create_script
+from tests.helpers import create_script, database_dump, database_rows
 
 SECRET = "s3cr3t-token-for-the-warehouse"
 
@@ -64,10 +62,10 @@ def test_a_secret_value_is_never_returned_and_is_sealed_at_rest(app: Flask, clie
     assert replaced.status_code == 200 and replaced.json["value"] == "public-now"
     client.patch("/api/variables/WAREHOUSE_TOKEN", json={"secret": True, "value": SECRET})
 
-    database = app.extensions["scriptman.settings"].data_dir / DATABASE_FILE
-    with sqlite3.connect(database) as connection:
-        stored = connection.execute("SELECT value FROM variables WHERE name = 'WAREHOUSE_TOKEN'").fetchone()[0]
-    assert SECRET not in stored
+    settings = app.extensions["scriptman.settings"]
+    (stored,) = database_rows(settings, "SELECT value FROM variables WHERE name = 'WAREHOUSE_TOKEN'")
+    assert SECRET not in stored[0]
+    assert SECRET.encode() not in database_dump(settings)
 
 
 def test_names_are_environment_names_that_scriptman_does_not_set(client: FlaskClient) -> None:

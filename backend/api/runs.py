@@ -13,7 +13,7 @@ from backend.api.serializers import execution_out
 from backend.errors import BadRequest, Unprocessable
 from backend.extensions import db
 from backend.models import Execution, Trigger
-from backend.schemas.common import Problem
+from backend.schemas.common import ID_MAX, Problem
 from backend.schemas.executions import VERSION_HELP, ExecuteBody, ExecutionOut, ExecutionPath, RerunBody, RerunQuery
 from backend.schemas.scripts import ScriptPath
 from backend.security import audit_in_transaction
@@ -81,7 +81,7 @@ def _multipart_version() -> int | None:
     raw = request.form.get("version", "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= 2**62:
+    if not raw.isdigit() or not 1 <= int(raw) <= ID_MAX:
         raise Unprocessable(f"version: {raw[:40]!r} is not a version number", field="version")
     return int(raw)
 

@@ -10,6 +10,11 @@ definitions. A secret default in parameter definitions is masked by the schema i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row
+
 from backend.models import Execution, Schedule, Script
 from backend.schemas.executions import DownstreamRunOut, ExecutionOut
 from backend.schemas.schedules import ScheduleOut
@@ -25,7 +30,8 @@ _EXECUTION_FIELDS = tuple(name for name in ExecutionOut.model_fields if name not
 assert all(hasattr(Execution, name) for name in _EXECUTION_FIELDS), "ExecutionOut names a field the row lacks"
 
 
-def executions_out(rows: list[Execution]) -> list[ExecutionOut]:
+def executions_out(rows: Sequence[Execution | Row[Any]]) -> list[ExecutionOut]:
+    """Runs as objects or as rows of their columns (``executions.LISTED``: a list reads those)."""
     names, creators = executions_service.display_names(rows)
     downstream = executions_service.downstream_runs([row.id for row in rows])
     return [

@@ -17,12 +17,14 @@ bp = APIBlueprint("stats", __name__, url_prefix="/api/stats", abp_tags=[Tag(name
 @bp.get("", responses={200: StatsOut, 422: Problem})
 def get_stats(query: StatsQuery) -> Response:
     """Runs per day (UTC), success rate, running now and recent failures."""
-    data = service.overview(query.days)
-    body = StatsOut.of(
+    return json_response(service.remembered(query.days, _body))
+
+
+def _body(data: service.Overview) -> StatsOut:
+    return StatsOut.of(
         data,
         **data.totals,
         days=[DayOut.model_validate(day) for day in data.days],
         running=executions_out(data.running),
         recent_failures=executions_out(data.recent_failures),
     )
-    return json_response(body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any, Literal
 
 from flask import Response, current_app, jsonify
@@ -14,7 +15,7 @@ from backend import __version__
 from backend.api.helpers import json_response, settings
 from backend.extensions import db
 from backend.services.executor import containment, sandbox
-from backend.services.workers import queue_depth
+from backend.services.workers import lock_kind, queue_depth, scheduler_leader
 
 bp = APIBlueprint("system", __name__, url_prefix="/api", abp_tags=[Tag(name="system")])
 
@@ -34,9 +35,19 @@ class QueueOut(BaseModel):
     redis_error: str | None = None
 
 
+class LeaderOut(BaseModel):
+    host: str = Field(description="the host name of the process holding the scheduler lock")
+    pid: int = Field(description="its process id on that host")
+    since: datetime | None = Field(default=None, description="when it took the lock")
+
+
 class SchedulerOut(BaseModel):
     enabled: bool
     leader_here: bool = Field(description="this web process fires the schedules")
+    lock: str = Field(description="what backs the leader lock: file (one machine), postgresql or redis")
+    leader: LeaderOut | None = Field(
+        default=None, description="the process firing the schedules, wherever it runs (null: none holds the lock)"
+    )
 
 
 class HealthOut(BaseModel):
@@ -69,9 +80,21 @@ def executor_health(executor: Any, current: Any) -> dict[str, Any]:
     }
 
 
+def scheduler_health(scheduler: Any) -> SchedulerOut:
+    """Whether schedules fire here, and which process fires them (wherever it runs)."""
+    lock = getattr(scheduler, "lock", None)
+    leader = scheduler_leader(lock)
+    return SchedulerOut(
+        enabled=settings().scheduler_enabled,
+        leader_here=bool(getattr(scheduler, "is_leader", False)),
+        lock=lock_kind(lock),
+        leader=LeaderOut(**leader) if leader else None,
+    )
+
+
 @bp.get("/health", responses={200: HealthOut, 503: HealthOut})
 def health() -> Response:
-    """Liveness and database reachability."""
+    """Liveness, database reachability, the executor and its workers, the queue and the scheduler's leader."""
     try:
         db.session.execute(text("SELECT 1"))
         database = "ok"
@@ -86,10 +109,7 @@ def health() -> Response:
         sandbox=sandbox.status(settings()),
         containment=containment.status(settings()),
         **executor_health(current_app.extensions.get("scriptman.executor"), settings()),
-        scheduler=SchedulerOut(
-            enabled=settings().scheduler_enabled,
-            leader_here=bool(getattr(current_app.extensions.get("scriptman.scheduler"), "is_leader", False)),
-        ),
+        scheduler=scheduler_health(current_app.extensions.get("scriptman.scheduler")),
     )
     return json_response(body, 200 if database == "ok" else 503)
 

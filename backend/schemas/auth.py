@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from backend.models import Role
-from backend.schemas.common import ByValue, ItemList, PageOut, PageQuery, ResponseModel, StrictBody, Timestamp
+from backend.schemas.common import ID_MAX, ByValue, ItemList, PageOut, PageQuery, ResponseModel, StrictBody, Timestamp
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 
@@ -66,7 +66,7 @@ class PasswordChange(StrictBody):
 
 
 class UserPath(BaseModel):
-    user_id: int = Field(ge=1, le=2**62)
+    user_id: int = Field(ge=1, le=ID_MAX)
 
 
 class UserList(ItemList[UserOut]):
@@ -94,7 +94,7 @@ class TokenList(ItemList[TokenOut]):
 
 
 class TokenPath(BaseModel):
-    token_id: int = Field(ge=1, le=2**62)
+    token_id: int = Field(ge=1, le=ID_MAX)
 
 
 class AuditQuery(PageQuery):

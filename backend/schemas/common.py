@@ -9,6 +9,9 @@ from typing import Annotated, Any, Generic, Protocol, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, Strict, WithJsonSchema
 
 MAX_PER_PAGE = 200
+# Ids and version numbers are INTEGER columns: 32 bits on PostgreSQL (64 on SQLite), so a larger
+# one in a request is refused as invalid (422) on both, instead of failing in the database (500).
+ID_MAX = 2**31 - 1
 T = TypeVar("T")
 
 # ``datetime.isoformat()``: "2026-01-31T12:00:00.123456+00:00" (pydantic alone would write "Z"); a
@@ -29,7 +32,26 @@ class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class PageQuery(BaseModel):
+class QueryModel(BaseModel):
+    """A query string's model. flask-openapi3 asks it for its JSON schema on every request it
+    validates (to find list fields): building that schema was 1-2 ms, a fifth of a list request's
+    CPU. The argument-less form, the one it asks for, is built once per class; the OpenAPI document
+    passes arguments and gets a fresh one. Callers read the cached schema, never change it."""
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        cached = _QUERY_SCHEMAS.get(cls)
+        if cached is None:
+            cached = _QUERY_SCHEMAS[cls] = super().model_json_schema()
+        return cached
+
+
+_QUERY_SCHEMAS: dict[type[QueryModel], dict[str, Any]] = {}
+
+
+class PageQuery(QueryModel):
     page: int = Field(default=1, ge=1, le=1_000_000)
     per_page: int = Field(default=50, ge=1, le=MAX_PER_PAGE)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from backend.models import ExecutionStatus, Trigger
-from backend.schemas.common import PageOut, PageQuery, ResponseModel, StrictBody, Timestamp
+from backend.schemas.common import ID_MAX, PageOut, PageQuery, QueryModel, ResponseModel, StrictBody, Timestamp
 
 VERSION_HELP = (
     "Run this version of the script (its code and parameter definitions); default the current version. "
@@ -26,7 +26,7 @@ class ExecuteBody(StrictBody):
         "(a required parameter without one is a 422). An optional boolean without a default that is not "
         "given is false.",
     )
-    version: int | None = Field(default=None, ge=1, le=2**62, description=VERSION_HELP)
+    version: int | None = Field(default=None, ge=1, le=ID_MAX, description=VERSION_HELP)
 
 
 class RerunBody(StrictBody):
@@ -41,7 +41,7 @@ class RerunBody(StrictBody):
 
 
 class ExecutionPath(BaseModel):
-    execution_id: int = Field(ge=1, le=2**62)
+    execution_id: int = Field(ge=1, le=ID_MAX)
 
 
 OFFSET_AFTER_SPACE = re.compile(r"(?<=\d) (\d{2}(?::?\d{2})?)$")
@@ -63,7 +63,7 @@ INSTANT_HELP = (
 
 
 class ExecutionListQuery(PageQuery):
-    script_id: int | None = Field(default=None, ge=1, le=2**62)
+    script_id: int | None = Field(default=None, ge=1, le=ID_MAX)
     status: ExecutionStatus | None = None
     trigger: Trigger | None = Field(
         default=None,
@@ -84,13 +84,13 @@ class ExecutionListQuery(PageQuery):
     attempts_of: int | None = Field(
         default=None,
         ge=1,
-        le=2**62,
+        le=ID_MAX,
         description="Only the attempts of the retry series this run belongs to (its first attempt and the "
         "retries), ordered by attempt, first attempt first",
     )
 
 
-class RerunQuery(BaseModel):
+class RerunQuery(QueryModel):
     latest: bool = Field(
         default=False,
         description="Run the script's current version instead of the original's (the values are then "
@@ -144,6 +144,10 @@ class ExecutionOut(ResponseModel):
     progress: float | None
     progress_message: str | None
     sandboxed: bool
+    worker: str | None = Field(
+        default=None,
+        description="The Celery worker that ran it (SCRIPTMAN_EXECUTOR=celery); null for the local executor",
+    )
     upstream_execution_id: int | None = Field(
         description="A chained run: the run whose end started it (its result is the script's UPSTREAM_RESULT); "
         "a retry or re-run of a chained run keeps it"

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from backend.models import ExecutionStatus
-from backend.schemas.common import ItemList, ResponseModel, StrictBody, Timestamp
+from backend.schemas.common import ID_MAX, ItemList, QueryModel, ResponseModel, StrictBody, Timestamp
 
 WAIT_PATTERN = r"^(true|false|[0-9]{1,6}(\.[0-9]{1,3})?)$"
 WAIT_HELP = (
@@ -22,8 +22,8 @@ class HookCreate(StrictBody):
 
 
 class HookPath(BaseModel):
-    script_id: int = Field(ge=1, le=2**62)
-    hook_id: int = Field(ge=1, le=2**62)
+    script_id: int = Field(ge=1, le=ID_MAX)
+    hook_id: int = Field(ge=1, le=ID_MAX)
 
 
 class HookOut(ResponseModel):
@@ -55,7 +55,7 @@ class HookTokenPath(BaseModel):
     token: str = Field(description="The secret token of a trigger URL")
 
 
-class HookTriggerQuery(BaseModel):
+class HookTriggerQuery(QueryModel):
     wait: str | None = Field(default=None, pattern=WAIT_PATTERN, description=WAIT_HELP)
 
 

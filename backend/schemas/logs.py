@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from backend.schemas.common import ItemList, ResponseModel, Timestamp
+from backend.schemas.common import ItemList, QueryModel, ResponseModel, Timestamp
 from backend.schemas.executions import ExecutionPath
 
 LogStream = Literal["stdout", "stderr", "sys"]
@@ -15,7 +15,7 @@ STREAM_HELP = "Only records of this stream: the script's stdout or stderr, or sy
 LEVEL_HELP = "Only lines written as '[LEVEL] message' (scriptman.log) at this level or above; other lines are left out"
 
 
-class LogQuery(BaseModel):
+class LogQuery(QueryModel):
     offset: int = Field(default=0, ge=0, le=2**53, description="Byte offset to read from")
     limit: int = Field(default=1000, ge=1, le=10_000, description="Most records to return")
     format: str = Field(
@@ -29,14 +29,14 @@ class LogQuery(BaseModel):
     )
 
 
-class LogSearchQuery(BaseModel):
+class LogSearchQuery(QueryModel):
     q: str = Field(min_length=1, max_length=500, description="Text to find (case-insensitive) in the records' text")
     stream: LogStream | None = Field(default=None, description=STREAM_HELP)
     level: LogLevel | None = Field(default=None, description=LEVEL_HELP)
     limit: int = Field(default=1000, ge=1, le=5000, description="Most matches to return (the first ones)")
 
 
-class StreamQuery(BaseModel):
+class StreamQuery(QueryModel):
     offset: int | None = Field(default=None, ge=0, le=2**53, description="Resume from this byte offset")
     batch: bool = Field(
         default=False,
@@ -80,7 +80,7 @@ class FilePath(ExecutionPath):
     file_path: str = Field(max_length=4096)
 
 
-class FileQuery(BaseModel):
+class FileQuery(QueryModel):
     download: bool = False
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from backend.models import ChannelType, DeliveryStatus
-from backend.schemas.common import ByValue, ItemList, PageOut, PageQuery, ResponseModel, StrictBody, Timestamp
+from backend.schemas.common import ID_MAX, ByValue, ItemList, PageOut, PageQuery, ResponseModel, StrictBody, Timestamp
 from backend.schemas.names import clean_name
 
 MASKED = "***"
@@ -189,7 +189,7 @@ class ChannelPatch(StrictBody):
 
 
 class ChannelPath(BaseModel):
-    channel_id: int = Field(ge=1, le=2**62)
+    channel_id: int = Field(ge=1, le=ID_MAX)
 
 
 class ChannelOut(ResponseModel):
@@ -253,7 +253,7 @@ class DeliveryQuery(PageQuery):
 class NotificationSubscription(StrictBody):
     """One entry of a script's or schedule's ``notifications``: which channel hears of which events."""
 
-    channel_id: int = Field(ge=1, le=2**62)
+    channel_id: int = Field(ge=1, le=ID_MAX)
     on: list[ByValue[NotificationEvent]] = Field(
         min_length=1,
         max_length=len(NotificationEvent),

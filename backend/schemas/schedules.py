@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from backend.models import ExecutionStatus, FireOutcome
 from backend.models.schedule import OverlapPolicy
-from backend.schemas.common import ByValue, PageOut, PageQuery, ResponseModel, StrictBody, Timestamp
+from backend.schemas.common import ID_MAX, ByValue, PageOut, PageQuery, QueryModel, ResponseModel, StrictBody, Timestamp
 from backend.schemas.notifications import NotificationSubscription
 from backend.schemas.scripts import SubscriptionOut, clean_name
 from backend.services.scheduler.cron import MAX_EXPRESSION_CHARS, MAX_TIMEZONE_CHARS
@@ -34,14 +34,14 @@ NOTIFICATIONS_HELP = (
 
 class ScheduleCreate(StrictBody):
     name: str = Field(min_length=1, max_length=200)
-    script_id: int = Field(ge=1, le=2**62)
+    script_id: int = Field(ge=1, le=ID_MAX)
     cron: str = Field(min_length=1, max_length=MAX_EXPRESSION_CHARS, description=CRON_HELP)
     timezone: str | None = Field(default=None, max_length=MAX_TIMEZONE_CHARS, description=TIMEZONE_HELP)
     params: dict[str, Any] = Field(default_factory=dict, description="Values over the script's defaults")
     enabled: bool = True
     overlap_policy: ByValue[OverlapPolicy] = OverlapPolicy.SKIP
     misfire_grace_seconds: int = Field(default=60, ge=1, le=MAX_GRACE_SECONDS)
-    version: int | None = Field(default=None, ge=1, le=2**31, description=VERSION_HELP)
+    version: int | None = Field(default=None, ge=1, le=ID_MAX, description=VERSION_HELP)
     notifications: list[NotificationSubscription] = Field(
         default_factory=list, max_length=50, description=NOTIFICATIONS_HELP
     )
@@ -57,14 +57,14 @@ class SchedulePatch(StrictBody):
     """PATCH: only the fields given change."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    script_id: int | None = Field(default=None, ge=1, le=2**62)
+    script_id: int | None = Field(default=None, ge=1, le=ID_MAX)
     cron: str | None = Field(default=None, min_length=1, max_length=MAX_EXPRESSION_CHARS, description=CRON_HELP)
     timezone: str | None = Field(default=None, max_length=MAX_TIMEZONE_CHARS, description=TIMEZONE_HELP)
     params: dict[str, Any] | None = None
     enabled: bool | None = None
     overlap_policy: ByValue[OverlapPolicy] | None = None
     misfire_grace_seconds: int | None = Field(default=None, ge=1, le=MAX_GRACE_SECONDS)
-    version: int | None = Field(default=None, ge=1, le=2**31, description=VERSION_HELP + " (null here: unpin)")
+    version: int | None = Field(default=None, ge=1, le=ID_MAX, description=VERSION_HELP + " (null here: unpin)")
     notifications: list[NotificationSubscription] | None = Field(
         default=None, max_length=50, description=NOTIFICATIONS_HELP
     )
@@ -73,16 +73,16 @@ class SchedulePatch(StrictBody):
 
 
 class SchedulePath(BaseModel):
-    schedule_id: int = Field(ge=1, le=2**62)
+    schedule_id: int = Field(ge=1, le=ID_MAX)
 
 
 class ScheduleListQuery(PageQuery):
-    script_id: int | None = Field(default=None, ge=1, le=2**62)
+    script_id: int | None = Field(default=None, ge=1, le=ID_MAX)
     enabled: bool | None = None
     q: str | None = Field(default=None, max_length=200)
 
 
-class PreviewQuery(BaseModel):
+class PreviewQuery(QueryModel):
     cron: str = Field(min_length=1, max_length=MAX_EXPRESSION_CHARS, description=CRON_HELP)
     timezone: str | None = Field(default=None, max_length=MAX_TIMEZONE_CHARS, description=TIMEZONE_HELP)
     count: int = Field(default=5, ge=1, le=MAX_PREVIEW_COUNT)

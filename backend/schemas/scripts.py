@@ -8,7 +8,16 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backend.models import ExecutionStatus
-from backend.schemas.common import ItemList, PageOut, PageQuery, ResponseModel, StrictBody, Timestamp
+from backend.schemas.common import (
+    ID_MAX,
+    ItemList,
+    PageOut,
+    PageQuery,
+    QueryModel,
+    ResponseModel,
+    StrictBody,
+    Timestamp,
+)
 from backend.schemas.names import CONTROL_CHARS, clean_name
 from backend.schemas.notifications import NotificationEvent, NotificationSubscription
 from backend.services.params import ParameterDefinition, mask_definitions
@@ -41,7 +50,7 @@ def clean_tags(tags: list[str]) -> list[str]:
 RUN_AS_PATTERN = r"^[a-z_][a-z0-9_-]*\$?$"  # a POSIX account name
 MAX_CHAIN_LINKS = 20
 MAX_SCRIPT_VARIABLES = 100
-ScriptId = Annotated[int, Field(ge=1, le=2**62)]
+ScriptId = Annotated[int, Field(ge=1, le=ID_MAX)]
 VariableName = Annotated[str, Field(min_length=1, max_length=100)]
 NOTIFICATIONS_HELP = (
     "Which notification channels hear of this script's runs, and on which events (failure, timeout, success, "
@@ -124,7 +133,7 @@ class ScriptCreate(ScriptFields):
 class ScriptReplace(ScriptCreate):
     """PUT: the whole script. ``version`` (optional) guards against overwriting someone else's edit."""
 
-    version: int | None = Field(default=None, ge=1, description="The version this edit is based on")
+    version: int | None = Field(default=None, ge=1, le=ID_MAX, description="The version this edit is based on")
     message: str = Field(default="", max_length=500, description="Note stored with a new version")
 
 
@@ -156,7 +165,7 @@ class ScriptPatch(StrictBody):
     variables: list[VariableName] | None = Field(
         default=None, max_length=MAX_SCRIPT_VARIABLES, description=VARIABLES_HELP
     )
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=ID_MAX)
     message: str | None = Field(default=None, max_length=500)
 
     _name = field_validator("name")(classmethod(lambda cls, v: v if v is None else clean_name(v)))
@@ -202,16 +211,16 @@ class ScriptDuplicate(StrictBody):
 
 
 class ScriptPath(BaseModel):
-    script_id: int = Field(ge=1, le=2**62)
+    script_id: int = Field(ge=1, le=ID_MAX)
 
 
 class VersionPath(ScriptPath):
-    number: int = Field(ge=1, le=2**31)
+    number: int = Field(ge=1, le=ID_MAX)
 
 
-class DiffQuery(BaseModel):
-    from_: int = Field(alias="from", ge=1, le=2**31)
-    to: int = Field(ge=1, le=2**31)
+class DiffQuery(QueryModel):
+    from_: int = Field(alias="from", ge=1, le=ID_MAX)
+    to: int = Field(ge=1, le=ID_MAX)
 
 
 # Parameter definitions as they leave the server: whoever builds a response, a secret's default is ***.

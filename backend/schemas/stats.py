@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from backend.schemas.common import ResponseModel
+from backend.schemas.common import QueryModel, ResponseModel
 from backend.schemas.executions import ExecutionOut
 
 MAX_DAYS = 366
 
 
-class StatsQuery(BaseModel):
+class StatsQuery(QueryModel):
     days: int = Field(default=14, ge=1, le=MAX_DAYS, description="How many days back, today included")
 
 

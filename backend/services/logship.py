@@ -20,9 +20,17 @@ for the same run resumes after the stream's last entry, and Redis refuses a dupl
 **The end.** ``stop`` ships the rest of the file, then adds an end marker, id ``<final offset>-2``
 (``final``), and lets the stream expire after ``END_TTL_SECONDS``: from then on the persisted file
 serves the log (history survives without Redis). A stream whose worker died without ``stop``
-expires ``IDLE_TTL_SECONDS`` after its last entry. ``MAXLEN`` (approximate) keeps at most
-``MAXLEN`` entries of at most ``CHUNK_BYTES`` each; a reader behind the trimmed head reads the
-missing part from the file.
+expires ``IDLE_TTL_SECONDS`` after its last entry.
+
+**Bounded by bytes, not entries.** Each ``XADD`` trims with ``MINID`` (approximate) at the
+entry's end minus ``WINDOW_BYTES``: since an entry's id is its byte offset, this keeps about the
+last ``WINDOW_BYTES`` of the log in Redis whatever the run prints (a 50 MB log used to sit whole in
+Redis: ``MAXLEN`` 1000 entries of 64 KiB is 64 MiB per run). A reader behind the trimmed head
+reads the missing part from the file, then the stream again.
+
+**Lines are split on ``\n`` only**, as the file's reader does: a record may hold a raw ``\r``
+(a script's progress bar), and ``bytes.splitlines`` would make two records of it, with an id
+that is no record boundary in the file.
 """
 
 from __future__ import annotations
@@ -45,11 +53,12 @@ log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 64 << 10  # whole lines per stream entry (a longer line makes a longer entry)
 MAX_LINE_BYTES = 16 << 20  # a "line" longer than this without a newline is not waited for in one entry
-MAXLEN = 1000  # entries kept per run (approximate trim): at most ~64 MiB per live run
+WINDOW_BYTES = 4 << 20  # the log's tail kept in Redis per live run (MINID trim; the file has the rest)
 IDLE_TTL_SECONDS = 24 * 3600  # a stream nobody stopped (its worker died) goes after a day of silence
 END_TTL_SECONDS = 600  # after the end marker: readers still on the stream switch to the file meanwhile
 POLL_SECONDS = 0.1  # the shipper's file poll where inotify is unavailable
 SAFETY_POLL_SECONDS = 1.0  # and its re-read even when watched (a missed event costs at most this)
+READ_TIMEOUT_SECONDS = 15.0  # the web's reads; longer than the longest XREAD BLOCK (5 s)
 SEND_RETRY_SECONDS = 0.5  # Redis unreachable: try again after this
 STOP_DRAIN_ATTEMPTS = 20  # ``stop`` gives Redis this many tries (0.5 s apart) for the tail and the marker
 DATA_SEQ, END_SEQ = 1, 2  # the sequence part of an entry's id: data ``<start>-1``, end marker ``<end>-2``
@@ -75,7 +84,7 @@ class LogShipper:
         log_path: Path | str,
         *,
         prefix: str = "scriptman",
-        maxlen: int = MAXLEN,
+        window_bytes: int = WINDOW_BYTES,
         chunk_bytes: int = CHUNK_BYTES,
         watch: bool = True,
     ) -> None:
@@ -83,7 +92,7 @@ class LogShipper:
         self.execution_id = execution_id
         self.log_path = str(log_path)
         self.key = stream_key(execution_id, prefix)
-        self.maxlen = maxlen
+        self.window_bytes = window_bytes
         self.chunk_bytes = chunk_bytes
         self.watch = watch
         self.offset = 0  # shipped up to here (a record boundary)
@@ -104,12 +113,7 @@ class LogShipper:
 
     def stop(self) -> None:
         """Ship what is left (the supervisor closed the file), then the end marker; set the expiry."""
-        self.stopping.set()
-        channel = self.channel
-        if channel is not None:
-            channel.poke(status=False)
-        if self.thread.is_alive():
-            self.thread.join(timeout=10)
+        self._stop_following()
         for attempt in range(STOP_DRAIN_ATTEMPTS):
             try:
                 with self.lock:
@@ -124,6 +128,19 @@ class LogShipper:
                     )
                     return
                 self.stopping.wait(SEND_RETRY_SECONDS)
+
+    def detach(self) -> None:
+        """Stop following without an end marker: the run goes on while this process stops (a worker
+        shutting down with a re-attached run); the shipper its next start makes resumes the stream."""
+        self._stop_following()
+
+    def _stop_following(self) -> None:
+        self.stopping.set()
+        channel = self.channel
+        if channel is not None:
+            channel.poke(status=False)
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
 
     # -- internals --------------------------------------------------------------------------------
     def _resume(self) -> None:
@@ -191,7 +208,7 @@ class LogShipper:
             return False
         start, end = self.offset, self.offset + len(data)
         pipe = self.client.pipeline(transaction=False)
-        pipe.xadd(self.key, {"end": end, "data": data}, id=f"{start}-{DATA_SEQ}", maxlen=self.maxlen, approximate=True)
+        pipe.xadd(self.key, {"end": end, "data": data}, id=f"{start}-{DATA_SEQ}", minid=self._minid(start, end))
         pipe.expire(self.key, IDLE_TTL_SECONDS)
         try:
             pipe.execute()
@@ -205,11 +222,16 @@ class LogShipper:
         self.shipped_entries += 1
         return True
 
+    def _minid(self, start: int, end: int) -> str:
+        """Trim below ``end - window_bytes`` (never the entry being added): ids are byte offsets."""
+        return f"{max(0, min(start, end - self.window_bytes))}-0"
+
     def _finish(self) -> None:
         if self.ended:
             return
         pipe = self.client.pipeline(transaction=False)
-        pipe.xadd(self.key, {"final": self.offset}, id=f"{self.offset}-{END_SEQ}", maxlen=self.maxlen, approximate=True)
+        minid = self._minid(self.offset, self.offset)
+        pipe.xadd(self.key, {"final": self.offset}, id=f"{self.offset}-{END_SEQ}", minid=minid)
         pipe.expire(self.key, END_TTL_SECONDS)
         pipe.execute()
         self.ended = True
@@ -239,8 +261,8 @@ class _Entry:
     def records(self, offset: int) -> list[Record]:
         """The records from ``offset`` on (a record boundary inside this entry)."""
         out: list[Record] = []
-        position, view = self.start, self.data
-        for raw in view.splitlines(keepends=True):
+        position = self.start
+        for raw in _lines(self.data):
             if position >= offset:
                 out.append(parse_line(raw, position))
             position += len(raw)
@@ -248,10 +270,19 @@ class _Entry:
 
     def boundaries(self) -> set[int]:
         ends, position = {self.start}, self.start
-        for raw in self.data.splitlines(keepends=True):
+        for raw in _lines(self.data):
             position += len(raw)
             ends.add(position)
         return ends
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """``data`` cut after each ``\n`` (the file's record separator; not ``splitlines``, which cuts at ``\r``)."""
+    parts = data.split(b"\n")
+    lines = [part + b"\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
 
 
 @dataclass
@@ -324,8 +355,12 @@ def web_client(settings: Settings) -> Any | None:
         if client is None:
             import redis
 
-            # no socket timeout: a reader blocks in XREAD for up to its own BLOCK time
-            client = _clients[key] = redis.Redis.from_url(url, health_check_interval=30)
+            # a socket timeout longer than any reader's XREAD BLOCK (logstream: 5 s): a Redis that
+            # vanishes without a reset (a host gone, a partition) fails a read, which falls back to the
+            # file, instead of hanging the SSE response forever
+            client = _clients[key] = redis.Redis.from_url(
+                url, health_check_interval=30, socket_timeout=READ_TIMEOUT_SECONDS, socket_connect_timeout=5
+            )
         return client
 
 

@@ -284,7 +284,7 @@ def stream_shipped(
 
     Stream and file are addressed by the same byte offsets (an entry's Redis id is its start offset),
     so the follower keeps one ``offset`` and reads the next records from whichever source holds them:
-    the stream while the run lives; the file for a part the stream trimmed (``MAXLEN``), when there is
+    the stream while the run lives; the file for a part the stream trimmed (``WINDOW_BYTES``), when there is
     no stream (no shipper, expired, Redis unreachable), and after the end marker or a final status.
     Whatever the switches, each record is sent once, in order. The final status and ``end`` come once
     the stream has no more records and the file has nothing after ``offset``.

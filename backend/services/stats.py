@@ -7,21 +7,26 @@ success, and it is not listed among the recent failures.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from flask import current_app
 from sqlalchemy import ScalarSelect, Select, func, select
 
 from backend.extensions import db
 from backend.models import Execution, Schedule, Script
 from backend.models.execution import ExecutionStatus
+from backend.services import changes
 from backend.services.executions import FOR_DISPLAY
 
 FAILED_STATUSES = (ExecutionStatus.FAILED.value, ExecutionStatus.TIMED_OUT.value)
 RECENT_FAILURES = 10
 LAST_ATTEMPT = Execution.next_attempt_id.is_(None)  # not superseded by a retry
 RUNNING_SHOWN = 50
+REMEMBERED = "scriptman.dashboard"  # app.extensions: (days, UTC day) → (generation, rendered answer)
+T = TypeVar("T")
 
 
 @dataclass
@@ -112,6 +117,28 @@ def overview(days: int, today: date | None = None) -> Overview:
         active_schedules=int(active or 0),
         totals=totals,
     )
+
+
+def remembered(days: int, render: Callable[[Overview], T]) -> T:
+    """``render(overview(days))``, remembered until the UTC day ends or anything it shows changes.
+
+    The per-day counts read every run of the period (~6 ms of SQLite at 100,000 runs, the dearest
+    answer of the API) while a dashboard is asked for far more often than runs start or end. Any
+    commit that adds, changes or deletes a run, script, schedule or user, in any process, moves the
+    ``data`` generation on (``services/changes.py``): the next request computes it again.
+    """
+    generation = changes.generation("data")
+    before = generation.value()  # before the reads: a change committed meanwhile voids the answer
+    today = datetime.now(UTC).date()
+    cache: dict[tuple[int, date], tuple[changes.Value, Any]] = current_app.extensions.setdefault(REMEMBERED, {})
+    hit = cache.get((days, today))
+    if hit is not None and hit[0] == before:
+        return hit[1]  # type: ignore[no-any-return]
+    answer = render(overview(days, today))
+    if len(cache) >= 32:  # a few day ranges are asked for; old days go
+        cache.clear()
+    cache[(days, today)] = (before, answer)
+    return answer
 
 
 def _count(query: Select[Any]) -> ScalarSelect[Any]:

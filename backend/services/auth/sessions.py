@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from backend.extensions import db
 from backend.models import User, UserSession
 from backend.models.types import utcnow
+from backend.services.auth import cache as auth_cache
 from backend.services.auth.passwords import secret_digest
 
 SESSION_IDLE_DAYS = 14
@@ -30,17 +31,24 @@ def resolve(raw: str) -> User | None:
     return resolve_and_touch(raw)[0]
 
 
-def resolve_and_touch(raw: str) -> tuple[User | None, bool]:
+def resolve_and_touch(raw: str, *, cached: bool = False) -> tuple[User | None, bool]:
     """``resolve``, and whether the session's last-seen time was moved on by this call.
 
     Every request with a cookie comes here: one query reads the session with its user, and the
     session row is written at most once per ``TOUCH_INTERVAL`` (the caller renews the cookie's
-    expiry then, not on every request).
+    expiry then, not on every request). ``cached``: a reading request may get the user from
+    ``auth.cache`` (a transient copy) until the session is due for its touch or anything about
+    users, sessions or tokens changes.
     """
+    digest = secret_digest(raw)
+    remembered = auth_cache.current()
+    if cached:
+        user = remembered.lookup(digest, TOUCH_INTERVAL)
+        if user is not None:
+            return user, False
+    generation = remembered.generation()  # before the read: a change committed meanwhile voids the entry
     found = db.session.execute(
-        select(UserSession, User)
-        .outerjoin(User, User.id == UserSession.user_id)
-        .where(UserSession.id == secret_digest(raw))
+        select(UserSession, User).outerjoin(User, User.id == UserSession.user_id).where(UserSession.id == digest)
     ).first()
     if found is None:
         return None, False
@@ -56,12 +64,14 @@ def resolve_and_touch(raw: str) -> tuple[User | None, bool]:
     if touched:  # not a write per request
         row.last_seen_at = now
         db.session.commit()
+    else:
+        remembered.store(digest, user, row.last_seen_at, generation)
     return user, touched
 
 
 def end_session(raw: str) -> None:
     db.session.execute(delete(UserSession).where(UserSession.id == secret_digest(raw)))
-    db.session.commit()
+    db.session.commit()  # the commit voids every process's remembered sessions (auth.cache)
 
 
 def csrf_token(secret_key: str, raw: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -10,10 +11,12 @@ from backend.errors import NotFound
 from backend.extensions import db
 from backend.models import ApiToken, User
 from backend.models.types import utcnow
+from backend.services.auth import cache as auth_cache
 from backend.services.auth.passwords import secret_digest
 
 TOKEN_PREFIX = "smt_"
 MAX_TOKENS_PER_USER = 50
+LAST_USED_INTERVAL = timedelta(seconds=60)  # a token's last-used time is written at most this often
 
 
 def create_token(user: User, name: str) -> tuple[ApiToken, str]:
@@ -36,14 +39,23 @@ def revoke(user_id: int, token_id: int) -> None:
     db.session.commit()
 
 
-def resolve(raw: str) -> User | None:
-    """A digest lookup is constant-time in the secret (the digest, not the token, is compared)."""
+def resolve(raw: str, *, cached: bool = False) -> User | None:
+    """A digest lookup is constant-time in the secret (the digest, not the token, is compared).
+
+    ``cached``: a reading request may get the user from ``auth.cache`` (a transient copy) until the
+    token is due for its last-used write or anything about users, sessions or tokens changes.
+    """
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
+    digest = secret_digest(raw)
+    remembered = auth_cache.current()
+    if cached:
+        user = remembered.lookup(digest, LAST_USED_INTERVAL)
+        if user is not None:
+            return user
+    generation = remembered.generation()  # before the read: a change committed meanwhile voids the entry
     found = db.session.execute(
-        select(ApiToken, User)
-        .outerjoin(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == secret_digest(raw))
+        select(ApiToken, User).outerjoin(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == digest)
     ).first()  # the token with its user: one query per request
     if found is None:
         return None
@@ -51,7 +63,9 @@ def resolve(raw: str) -> User | None:
     if user is None or not user.active:
         return None
     now = utcnow()
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_INTERVAL:
         token.last_used_at = now
         db.session.commit()
+    else:
+        remembered.store(digest, user, token.last_used_at, generation)
     return user

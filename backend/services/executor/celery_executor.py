@@ -12,7 +12,11 @@ workers) runs the same small loop (``CeleryExecutor``):
 - **reap**: a running row whose worker (``executions.worker``) has not written its heartbeat for
   ``WORKER_LOST_HEARTBEATS`` heartbeats (3 x ``SCRIPTMAN_WORKER_HEARTBEAT_SECONDS``, 15 s by
   default) ends ``interrupted``: never ``running`` forever. A worker that comes back in time
-  re-attaches its runs instead (``worker.WorkerRuntime.recover``).
+  re-attaches its runs instead (``worker.WorkerRuntime.recover``). Silence only counts while Redis
+  itself was there to hear the heartbeats: a process reaps only once it has reached Redis without an
+  error for a whole bound and Redis has been up that long (``uptime_in_seconds``). Otherwise a Redis
+  restarted empty, or back from an outage, showed every worker as lost and ended every running run
+  ``interrupted`` while its worker was still running it.
 
 The claim (``claim_within_caps``) is the guard, not the message: it takes one lock (a PostgreSQL
 transaction advisory lock; SQLite's write lock), counts the running rows (global and per script)
@@ -41,6 +45,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -53,7 +58,7 @@ from backend.database import begin_write, is_sqlite
 from backend.extensions import db
 from backend.models import Execution, ExecutionStatus, Script
 from backend.models.types import utcnow
-from backend.services import runstatus
+from backend.services import executions, runstatus
 from backend.services.executor import runner
 from backend.services.executor.claim import new_cookie
 
@@ -137,16 +142,10 @@ def claim_within_caps(execution_id: int, global_cap: int, worker: str) -> str:
             return "taken"
         if row.not_before is not None and row.not_before > utcnow():
             return "early"
-        running = Execution.status == ExecutionStatus.RUNNING.value
-        total = db.session.scalar(select(func.count()).select_from(Execution).where(running)) or 0
-        if total >= global_cap:
+        if executions.count_running() >= global_cap:
             return "full"
-        if row.max_concurrent:
-            mine = db.session.scalar(
-                select(func.count()).select_from(Execution).where(running, Execution.script_id == row.script_id)
-            )
-            if mine and mine >= row.max_concurrent:
-                return "full"
+        if row.max_concurrent and executions.count_running(row.script_id) >= row.max_concurrent:
+            return "full"
         claimed = db.session.execute(
             update(Execution)
             .where(Execution.id == execution_id, Execution.status == ExecutionStatus.QUEUED.value)
@@ -166,21 +165,67 @@ def claim_within_caps(execution_id: int, global_cap: int, worker: str) -> str:
     return "claimed"
 
 
+# -- what the executor loop and a worker's runtime share ---------------------------------------------
+class RedisThreads:
+    """Daemon threads on this install's Redis keys that stop together: the executor loop of every
+    process (``CeleryExecutor``) and a worker's own runtime (``worker.WorkerRuntime``) are built alike."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.redis_prefix)
+        self.redis: redis.Redis = redis_client(settings)
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _join(self) -> None:
+        for thread in self.threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
+        self.threads.clear()
+
+    def _listen(self, channel: str, handle: Callable[[int], Any]) -> None:
+        """Call ``handle(execution id)`` for each id published on ``channel`` until stopped; a lost
+        connection subscribes again (what was published meanwhile is found by the callers' own sweeps)."""
+        while not self.stopping.is_set():
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(channel)
+                while not self.stopping.is_set():
+                    message = pubsub.get_message(timeout=POLL_SECONDS)
+                    if message and message.get("type") == "message":
+                        try:
+                            execution_id = int(message["data"])
+                        except ValueError:
+                            continue
+                        handle(execution_id)
+            except redis.RedisError as error:
+                log.warning("channel %s lost (%s); listening again", channel, error)
+                self.stopping.wait(POLL_SECONDS)
+            except Exception:
+                log.exception("listener on %s failed; listening again", channel)
+                self.stopping.wait(POLL_SECONDS)
+            finally:
+                pubsub.close()
+
+
 # -- the loop every process runs -------------------------------------------------------------------
-class CeleryExecutor:
+class CeleryExecutor(RedisThreads):
     """What the app uses in place of ``LocalExecutor``: ``start``, ``notify``, ``stop``, plus
     ``cancel_running`` (the cancel's control message) and ``describe`` (for ``/api/health``)."""
 
     def __init__(self, app: Flask, settings: Settings) -> None:
+        super().__init__(settings)
         self.app = app
-        self.settings = settings
-        self.keys = Keys(settings.redis_prefix)
         self.celery = make_celery(settings)
-        self.redis = redis_client(settings)
         self.wake = threading.Condition()
         self.pending_wake = False
-        self.stopping = threading.Event()
-        self.threads: list[threading.Thread] = []
+        # reached Redis without an error since (monotonic; -inf: no error seen, None: one just now)
+        self.redis_ok_since: float | None = float("-inf")
         # set in a web process: announcements from the workers poke this process's log followers
         self.listen_status = True
         app.extensions.setdefault("scriptman.launcher", None)
@@ -200,9 +245,7 @@ class CeleryExecutor:
     def stop(self) -> None:
         self.stopping.set()
         self.notify()
-        for thread in self.threads:
-            thread.join(timeout=5)
-        self.threads.clear()
+        self._join()
         self.celery.close()
         self.redis.close()
 
@@ -243,11 +286,6 @@ class CeleryExecutor:
         return {"workers": workers, "redis_queue": redis_queue, "redis_error": error}
 
     # -- the loop -----------------------------------------------------------------------------------
-    def _spawn(self, target: Any, name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-        self.threads.append(thread)
-
     def _loop(self) -> None:
         while not self.stopping.is_set():
             with self.wake:
@@ -263,15 +301,17 @@ class CeleryExecutor:
                         self.reap_lost_workers()
                     finally:
                         db.session.remove()
+            except redis.RedisError as error:
+                self.redis_ok_since = None  # the heartbeats written meanwhile may be lost: wait a bound
+                log.warning("celery executor pass: Redis unreachable (%s)", error)
+                self.stopping.wait(POLL_SECONDS)
             except Exception:
                 log.exception("celery executor pass failed")
                 self.stopping.wait(POLL_SECONDS)
 
     def send_due(self) -> int:
         """Send the due queued rows the caps leave room for (the oldest first); how many were sent."""
-        running = Execution.status == ExecutionStatus.RUNNING.value
-        total = db.session.scalar(select(func.count()).select_from(Execution).where(running)) or 0
-        free = self.settings.max_concurrency - total
+        free = self.settings.max_concurrency - executions.count_running()
         if free <= 0:
             return 0
         candidates = db.session.execute(
@@ -292,7 +332,7 @@ class CeleryExecutor:
             per_script = dict(
                 db.session.execute(
                     select(Execution.script_id, func.count())
-                    .where(running, Execution.script_id.in_(capped))
+                    .where(Execution.status == ExecutionStatus.RUNNING.value, Execution.script_id.in_(capped))
                     .group_by(Execution.script_id)
                 ).all()
             )
@@ -326,7 +366,7 @@ class CeleryExecutor:
                 Execution.status == ExecutionStatus.RUNNING.value, Execution.worker.is_not(None)
             )
         ).all()
-        if not rows:
+        if not rows or not self.heard_long_enough():
             return []
         seen = {k.decode(): float(v) for k, v in self.redis.hgetall(self.keys.workers).items()}
         limit = time.time() - heartbeat_bound(self.settings)
@@ -347,21 +387,15 @@ class CeleryExecutor:
             reaped.append(execution_id)
         return reaped
 
+    def heard_long_enough(self) -> bool:
+        """Whether a missing heartbeat means a lost worker: Redis up, and reached from here without an
+        error, for longer than the bound (a restarted Redis has no heartbeats until the next beat)."""
+        now, bound = time.monotonic(), heartbeat_bound(self.settings)
+        uptime = float(self.redis.info("server").get("uptime_in_seconds", 0))
+        if self.redis_ok_since is None:
+            self.redis_ok_since = now
+        return uptime > bound and now - self.redis_ok_since > bound
+
     def _status_listener(self) -> None:
         """Claims and ends announced by the workers wake this process's log followers."""
-        while not self.stopping.is_set():
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                pubsub.subscribe(self.keys.status)
-                while not self.stopping.is_set():
-                    message = pubsub.get_message(timeout=POLL_SECONDS)
-                    if message and message.get("type") == "message":
-                        try:
-                            runstatus.poke(int(message["data"]), status=True)
-                        except ValueError:
-                            continue
-            except redis.RedisError as error:
-                log.warning("status channel lost (%s); listening again", error)
-                self.stopping.wait(POLL_SECONDS)
-            finally:
-                pubsub.close()
+        self._listen(self.keys.status, lambda execution_id: runstatus.poke(execution_id, status=True))

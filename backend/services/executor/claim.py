@@ -31,3 +31,15 @@ def claim(execution_id: int) -> bool:
     if claimed:
         runstatus.announce(execution_id)  # a follower of the queued run sees it running now
     return bool(claimed)
+
+
+def unclaim(execution_id: int) -> None:
+    """Put a claimed run back in the queue before any of its processes exist (the server is stopping)."""
+    begin_write()
+    db.session.execute(
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status == ExecutionStatus.RUNNING.value, Execution.pid.is_(None))
+        .values(status=ExecutionStatus.QUEUED.value, started_at=None, cookie=None)
+    )
+    db.session.commit()
+    runstatus.announce(execution_id)

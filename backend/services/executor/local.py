@@ -21,7 +21,7 @@ from backend.extensions import db
 from backend.models import Execution, ExecutionStatus, Script
 from backend.models.types import utcnow
 from backend.services.executor import containment, launcher, process, runner, workspace
-from backend.services.executor.claim import claim
+from backend.services.executor.claim import claim, unclaim
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ POLL_SECONDS = 1.0
 CANDIDATES_FIRST = 8
 CANDIDATES_PER_PASS = 100
 WATCH_POLL_SECONDS = 0.25
+STOP_JOIN_SECONDS = 5.0
 
 
 class LocalExecutor:
@@ -44,6 +45,9 @@ class LocalExecutor:
         self.active: set[int] = set()
         self.active_lock = threading.Lock()
         self.stopping = threading.Event()
+        # held while a claimed run is handed to the pool, and by stop() while it sets ``stopping``:
+        # a claim that loses the race with stop() goes back to the queue instead of to a shut pool
+        self.handover = threading.Lock()
         self.thread = threading.Thread(target=self._loop, name="scriptman-dispatch", daemon=True)
         # set while another web process dispatches (dispatch_wake.ExecutorLeadership): notify() wakes that one
         self.forward: Callable[[], None] | None = None
@@ -74,8 +78,12 @@ class LocalExecutor:
             self.wake.notify()
 
     def stop(self) -> None:
-        self.stopping.set()
+        with self.handover:
+            self.stopping.set()
         self.notify()
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            # a pass in flight ends within its few queries: once stop() returns, nothing more is claimed
+            self.thread.join(timeout=STOP_JOIN_SECONDS)
         self.pool.shutdown(wait=False, cancel_futures=True)
         if self.launcher is not None:
             self.launcher.stop()
@@ -104,11 +112,8 @@ class LocalExecutor:
             try:
                 while len(self.running_ids()) < self.capacity and not self.stopping.is_set():
                     execution_id = self._claim_next()
-                    if execution_id is None:
+                    if execution_id is None or not self._hand_over(execution_id):
                         break
-                    with self.active_lock:
-                        self.active.add(execution_id)
-                    self.pool.submit(self._run, execution_id)
             finally:
                 db.session.remove()
 
@@ -151,6 +156,18 @@ class LocalExecutor:
             .limit(limit)
         ).all()
         return [(int(a), int(b), c) for a, b, c in rows]
+
+    def _hand_over(self, execution_id: int) -> bool:
+        """Give a claimed run to the pool; once stop() has begun, put it back in the queue instead
+        (nothing of it has started yet) for the next server start, rather than leave it ``running``."""
+        with self.handover:
+            if not self.stopping.is_set():
+                with self.active_lock:
+                    self.active.add(execution_id)
+                self.pool.submit(self._run, execution_id)
+                return True
+        unclaim(execution_id)
+        return False
 
     def _run(self, execution_id: int) -> None:
         release = self._releaser(execution_id)

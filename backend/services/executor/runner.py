@@ -297,6 +297,8 @@ def _prepare_and_launch(app: Flask, execution_id: int) -> process.Supervised | N
         "cgroup": cgroup.as_dict() if cgroup else None,
         "run_as": run_as.as_spec() if run_as else None,
         "sandboxed": settings.sandbox == "bwrap",
+        # a worker's runs end when the worker is gone for good (see supervise.Supervisor._holder_gone)
+        "lifeline": app.extensions.get("scriptman.lifeline"),
     }
     paths.status.unlink(missing_ok=True)
     try:

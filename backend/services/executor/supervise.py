@@ -41,6 +41,7 @@ MEMORY_MARKERS = (
 )
 FILE_SIZE_MARKERS = (b"File too large", b"EFBIG")  # Python ignores SIGXFSZ and raises instead
 SIGNAL_LIMITS = {signal.SIGXCPU: "CPU time limit", signal.SIGXFSZ: "file size limit"}
+STOP_LABELS = {"timeout": "timed out", "interrupted": "the worker holding the run stopped answering"}
 RLIMITS = {
     "address_space_bytes": resource.RLIMIT_AS,
     "data_bytes": resource.RLIMIT_DATA,
@@ -121,6 +122,8 @@ class Supervisor:
         self.max_result_bytes = int(spec["max_result_bytes"])
         self.memory_error_seen = False
         self.file_size_error_seen = False
+        self.lifeline: dict[str, Any] | None = spec.get("lifeline")
+        self.next_lifeline_check = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -151,13 +154,33 @@ class Supervisor:
         finally:
             self.containment.kill()
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        status = self._status(started, exit_code=exit_code, reason=self.stop_reason or "exited", usage=usage)
+        error = STOP_LABELS["interrupted"] if self.stop_reason == "interrupted" else None
+        status = self._status(
+            started, exit_code=exit_code, reason=self.stop_reason or "exited", usage=usage, error=error
+        )
         self.containment.close()
         return status
 
     def _request_stop(self, reason: str) -> None:
         if self.stop_reason is None:
             self.stop_reason = reason
+
+    def _holder_gone(self, now: float) -> bool:
+        """Whether the worker that holds this run stopped beating (its lifeline file went stale).
+
+        A run on a Celery worker must not outlive a worker that never comes back: the reaper marks
+        the run ``interrupted`` after the same bound, so this stops what that status says stopped.
+        A worker back in time touches the file again and re-attaches the run. The local executor
+        gives no lifeline: its runs survive the server, whenever it restarts.
+        """
+        if self.lifeline is None or now < self.next_lifeline_check:
+            return False
+        self.next_lifeline_check = now + 1.0
+        try:
+            age = time.time() - os.stat(self.lifeline["path"]).st_mtime
+        except OSError:
+            return True
+        return age > float(self.lifeline["stale_seconds"])
 
     def _in_child(self) -> None:
         """Runs in the forked child before exec: cgroup (as root), limits, then the run-as user."""
@@ -209,9 +232,11 @@ class Supervisor:
                 next_sample = now + SAMPLE_INTERVAL_SECONDS
             if self.stop_reason is None and now >= deadline:
                 self.stop_reason = "timeout"
+            if self.stop_reason is None and self._holder_gone(now):
+                self.stop_reason = "interrupted"
             if self.stop_reason and not terminated:
                 terminated = True
-                label = "timed out" if self.stop_reason == "timeout" else "cancel requested"
+                label = STOP_LABELS.get(self.stop_reason, "cancel requested")
                 self.log.write("sys", f"{label}: stopping every process of the run")
                 self.containment.terminate()
                 kill_at = min(kill_at or now + grace, now + grace)

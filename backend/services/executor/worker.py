@@ -16,19 +16,23 @@ notifications queued). Besides the Celery pool, a worker keeps three threads:
   run-end listeners included) and reaps lost workers, so the install works with no web process up.
 
 On start the worker re-attaches the runs recorded under its name whose supervisor is still alive
-(a worker restarted within the bound: its runs go on), concludes those whose supervisor ended, and
+(a worker restarted within the bound: its runs go on, and their logs are shipped to Redis again from
+where the stream stopped), concludes those whose supervisor ended, and
 stops the leftovers of its runs the reaper already ended as interrupted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import socket
+import tempfile
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -44,9 +48,9 @@ from backend.services.executor.celery_executor import (
     POLL_SECONDS,
     TASK_NAME,
     CeleryExecutor,
-    Keys,
+    RedisThreads,
     claim_within_caps,
-    redis_client,
+    heartbeat_bound,
 )
 
 log = logging.getLogger(__name__)
@@ -59,19 +63,21 @@ def worker_name(settings: Settings) -> str:
     return settings.worker_name or socket.gethostname()
 
 
-class WorkerRuntime:
+def lifeline_path(settings: Settings, name: str) -> Path:
+    """A file on this machine's own disk (not the shared home: its clock must be this machine's)."""
+    key = hashlib.sha256(f"{settings.home}\0{name}".encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"scriptman-worker-{key}.alive"
+
+
+class WorkerRuntime(RedisThreads):
     """The worker's own state: the runs it holds, its heartbeat, its cancel listener, its launcher."""
 
     def __init__(self, app: Flask, settings: Settings, name: str) -> None:
+        super().__init__(settings)
         self.app = app
-        self.settings = settings
         self.name = name
-        self.keys = Keys(settings.redis_prefix)
-        self.redis: redis.Redis = redis_client(settings)
         self.executor: CeleryExecutor = app.extensions["scriptman.executor"]
         self.executor.listen_status = False  # nobody follows a log in a worker
-        self.stopping = threading.Event()
-        self.threads: list[threading.Thread] = []
         self.held: set[int] = set()
         self.signalled: set[int] = set()
         self.lock = threading.Lock()
@@ -79,6 +85,12 @@ class WorkerRuntime:
         if settings.supervisor_start == "fork":
             self.launcher = launcher.Launcher(settings.data_dir / f"launcher-{name}.err")
         app.extensions["scriptman.launcher"] = self.launcher
+        # each run's supervisor stops its run when this file goes stale (a worker gone for good)
+        self.lifeline = lifeline_path(settings, name)
+        app.extensions["scriptman.lifeline"] = {
+            "path": str(self.lifeline),
+            "stale_seconds": heartbeat_bound(settings),
+        }
         # a run that ends here is announced to the web processes (their log followers end now)
         listeners = app.extensions.setdefault("scriptman.run_end_listeners", [])
         listeners.append(lambda execution, _script: self.executor.announce(execution.id))
@@ -101,8 +113,7 @@ class WorkerRuntime:
     def stop(self) -> None:
         self.stopping.set()
         self.executor.stop()
-        for thread in self.threads:
-            thread.join(timeout=5)
+        self._join()
         with contextlib.suppress(redis.RedisError):
             self.redis.hdel(self.keys.workers, self.name)
         self.redis.close()
@@ -158,7 +169,9 @@ class WorkerRuntime:
                         log.info("re-attaching to execution %s (supervisor pid %s)", execution.id, execution.pid)
                         with self.lock:
                             self.held.add(execution.id)
-                        args = (execution.id, execution.pid, execution.pid_started_at)
+                        # its live log goes on reaching the web processes (the shipper resumes the stream)
+                        shipper = start_log_shipping(self.redis, self.settings, execution.id)
+                        args = (execution.id, execution.pid, execution.pid_started_at, shipper)
                         self._spawn(lambda a=args: self._watch(*a), f"scriptman-watch-{execution.id}")
                         continue
                     paths = workspace.run_paths(self.settings, execution.id)
@@ -185,24 +198,26 @@ class WorkerRuntime:
             finally:
                 db.session.remove()
 
-    def _watch(self, execution_id: int, pid: int, started_at: float) -> None:
+    def _watch(self, execution_id: int, pid: int, started_at: float, shipper: Any = None) -> None:
+        concluded = False
         try:
             while not self.stopping.is_set() and not process.wait_gone(pid, started_at, WATCH_POLL_SECONDS):
                 pass
             if not self.stopping.is_set():
                 runner.conclude(self.app, execution_id)
+                concluded = True
         finally:
+            if concluded:
+                stop_log_shipping(shipper)  # after the final status line, as for a run started here
+            elif shipper is not None:
+                shipper.detach()  # the run goes on: no end marker on its stream
             with self.lock:
                 self.held.discard(execution_id)
             self.executor.notify()
 
     # -- heartbeat and cancel -----------------------------------------------------------------------
-    def _spawn(self, target: Any, name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-        self.threads.append(thread)
-
     def _beat(self) -> None:
+        self.lifeline.touch()  # first, and whatever Redis says: this process is alive and holds its runs
         self.redis.hset(self.keys.workers, self.name, repr(time.time()))
 
     def _heartbeat(self) -> None:
@@ -213,25 +228,7 @@ class WorkerRuntime:
                 log.warning("heartbeat not written: %s", error)
 
     def _cancel_listener(self) -> None:
-        while not self.stopping.is_set():
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                pubsub.subscribe(self.keys.cancel)
-                while not self.stopping.is_set():
-                    message = pubsub.get_message(timeout=POLL_SECONDS)
-                    if message and message.get("type") == "message":
-                        try:
-                            self.deliver_cancel(int(message["data"]))
-                        except ValueError:
-                            continue
-            except redis.RedisError as error:
-                log.warning("cancel channel lost (%s); listening again", error)
-                self.stopping.wait(POLL_SECONDS)
-            except Exception:
-                log.exception("cancel listener failed; listening again")
-                self.stopping.wait(POLL_SECONDS)
-            finally:
-                pubsub.close()
+        self._listen(self.keys.cancel, self.deliver_cancel)
 
     def deliver_cancel(self, execution_id: int) -> bool:
         """Signal the supervisor of a run this worker holds, as the local cancel does; True if signalled.

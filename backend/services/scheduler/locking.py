@@ -24,7 +24,14 @@ backend from the settings:
   a tick single.
 
 Every backend writes the holder's pid into ``data/<name>.lock`` when it takes the lock (the file
-backend *is* that file), so "who leads" reads the same on every backend.
+backend *is* that file). **Who leads** (``holder()``, for ``/api/health``) is read from the lock
+itself, never from a note that could outlive its writer, at the cost of one cheap look-up:
+
+- file: ``/proc/locks`` names the pid holding the ``flock`` on that inode (one machine: this host);
+- PostgreSQL: the holder's lock session is named ``scriptman-<name>-lock <pid>@<host>``
+  (``application_name``), so ``pg_locks`` joined with ``pg_stat_activity`` names it, with the
+  session's start as the time it took the lock (a session that fails to take the lock is closed);
+- Redis: the lease's value (its token) is ``<host> <pid> <taken at> <random>``.
 """
 
 from __future__ import annotations
@@ -35,10 +42,12 @@ import hashlib
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 if TYPE_CHECKING:
     from backend.config import Settings
@@ -56,12 +65,37 @@ RENEW_SCRIPT = (
 RELEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
+HOST = socket.gethostname()
+APPLICATION_NAME_BYTES = 63  # PostgreSQL truncates a longer application_name (NAMEDATALEN - 1)
+
+
+class Holder(TypedDict):
+    """Who holds a leader lock: the process (host and pid) and since when (None where unknown)."""
+
+    host: str
+    pid: int
+    since: datetime | None
+
+
+def _here(since: float | None) -> Holder:
+    return {"host": HOST, "pid": os.getpid(), "since": _at(since)}
+
+
+def _at(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
+
+
 class LeaderLock(Protocol):
     def try_acquire(self) -> bool:
         """Take the lock if free; while held, re-check it (False: it was lost, this process must step down)."""
         ...
 
     def release(self) -> None: ...
+
+    def holder(self, session: Any = None) -> Holder | None:
+        """Who holds the lock now, in any process (None: nobody). ``session``: a SQLAlchemy session or
+        connection to ask PostgreSQL with (the other backends do not need one)."""
+        ...
 
 
 class FileLeaderLock:
@@ -70,6 +104,7 @@ class FileLeaderLock:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.fd: int | None = None
+        self.since: float | None = None
 
     def try_acquire(self) -> bool:
         if self.fd is not None:
@@ -86,8 +121,26 @@ class FileLeaderLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd
+        self.since = time.time()
         log.info("took the leader lock %s", self.path)
         return True
+
+    def holder(self, session: Any = None) -> Holder | None:
+        """This host's process holding the ``flock`` (from ``/proc/locks``); taken when the file was last written."""
+        if self.fd is not None:
+            return _here(self.since)
+        try:
+            stat = self.path.stat()
+            locks = Path("/proc/locks").read_text()
+        except OSError:
+            return None
+        inode = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+        for line in locks.splitlines():
+            fields = line.split()
+            # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (a blocked waiter's line has "->" first)
+            if len(fields) >= 6 and fields[1] == "FLOCK" and fields[3] == "WRITE" and fields[5] == inode:
+                return {"host": HOST, "pid": int(fields[4]), "since": _at(stat.st_mtime)}
+        return None
 
     def release(self) -> None:
         if self.fd is None:
@@ -231,6 +284,13 @@ class PostgresLeaderLock(_KeptLock):
         self.url = libpq_url(database_url)
         self.key = advisory_key(name)
         self.connection: Any = None
+        self.since: float | None = None
+
+    def application_name(self) -> str:
+        """Names the holder for every other process to read (``holder``), cut to what PostgreSQL keeps;
+        made when the lock is taken, not built: a forked server process has a pid of its own."""
+        named = f"scriptman-{self.name}-lock {os.getpid()}@{HOST}".encode()
+        return named[:APPLICATION_NAME_BYTES].decode(errors="ignore")
 
     def _take(self) -> bool:
         import psycopg
@@ -239,7 +299,7 @@ class PostgresLeaderLock(_KeptLock):
             self.url,
             autocommit=True,
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            application_name=f"scriptman-{self.name}-lock",
+            application_name=self.application_name(),
             # our side notices a vanished server; the SETs below make the server notice a vanished holder
             keepalives=1,
             keepalives_idle=5,
@@ -258,7 +318,35 @@ class PostgresLeaderLock(_KeptLock):
             connection.close()
             return False
         self.connection = connection
+        self.since = time.time()
         return True
+
+    def holder(self, session: Any = None) -> Holder | None:
+        """The session holding the advisory lock, from ``pg_locks`` and its ``application_name``."""
+        if self.held:
+            return _here(self.since)
+        if session is None:
+            return None
+        from sqlalchemy import text
+
+        # a bigint key shows in pg_locks as two oids: its high and low 32 bits (objsubid 1); and
+        # pg_stat_activity is read once per transaction unless its snapshot is cleared
+        unsigned = self.key & 0xFFFFFFFFFFFFFFFF
+        session.execute(text("SELECT pg_stat_clear_snapshot()"))
+        row = session.execute(
+            text(
+                "SELECT a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+                " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " AND l.classid::text::bigint = :high AND l.objid::text::bigint = :low"
+            ),
+            {"high": unsigned >> 32, "low": unsigned & 0xFFFFFFFF},
+        ).first()
+        if row is None:
+            return None
+        pid, _, host = str(row[0]).rpartition(" ")[2].partition("@")
+        started = row[1].astimezone(UTC) if row[1] is not None else None
+        return {"host": host, "pid": int(pid) if pid.isdigit() else 0, "since": started}
 
     def _keep(self) -> bool:
         if self.connection is None or self.connection.closed:
@@ -302,7 +390,7 @@ class RedisLeaderLock(_KeptLock):
         self.valid_until = 0.0  # monotonic; past it (minus one renew interval) the lease is not trusted
 
     def _take(self) -> bool:
-        token = f"{os.getpid()}:{secrets.token_hex(8)}"
+        token = f"{HOST} {os.getpid()} {time.time():.3f} {secrets.token_hex(8)}"
         started = time.monotonic()
         if not self.client.set(self.key, token, nx=True, px=self.lease_ms):
             return False
@@ -323,6 +411,20 @@ class RedisLeaderLock(_KeptLock):
         token, self.token = self.token, ""
         if token:
             self.client.eval(RELEASE_SCRIPT, 1, self.key, token)
+
+    def holder(self, session: Any = None) -> Holder | None:
+        """The lease's token names its holder: ``<host> <pid> <taken at> <random>``."""
+        value = self.client.get(self.key)
+        if value is None:
+            return None
+        parts = value.decode(errors="replace").split(" ")
+        if len(parts) != 4 or not parts[1].isdigit():
+            return {"host": "", "pid": 0, "since": None}  # held, by a process of another version
+        try:
+            since = float(parts[2])
+        except ValueError:
+            return {"host": parts[0], "pid": int(parts[1]), "since": None}
+        return {"host": parts[0], "pid": int(parts[1]), "since": _at(since)}
 
 
 def leader_lock(settings: Settings, name: str) -> LeaderLock:

@@ -342,7 +342,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness and database reachability. */
+        /** Liveness, database reachability, the executor and its workers, the queue and the scheduler's leader. */
         get: operations["system_health_health_get"];
         put?: never;
         post?: never;
@@ -1353,6 +1353,12 @@ export interface components {
             variables: string[];
             /** Version */
             version: number;
+            /**
+             * Worker
+             * @description The Celery worker that ran it (SCRIPTMAN_EXECUTOR=celery); null for the local executor
+             * @default null
+             */
+            worker?: string | null;
         };
         /**
          * ExecutionStatus
@@ -1620,6 +1626,25 @@ export interface components {
              */
             queued_at: string;
             status: components["schemas"]["ExecutionStatus"];
+        };
+        /** LeaderOut */
+        LeaderOut: {
+            /**
+             * Host
+             * @description the host name of the process holding the scheduler lock
+             */
+            host: string;
+            /**
+             * Pid
+             * @description its process id on that host
+             */
+            pid: number;
+            /**
+             * Since
+             * @description when it took the lock
+             * @default null
+             */
+            since?: string | null;
         };
         /**
          * LogPage
@@ -2062,10 +2087,20 @@ export interface components {
             /** Enabled */
             enabled: boolean;
             /**
+             * @description the process firing the schedules, wherever it runs (null: none holds the lock)
+             * @default null
+             */
+            leader?: components["schemas"]["LeaderOut"] | null;
+            /**
              * Leader Here
              * @description this web process fires the schedules
              */
             leader_here: boolean;
+            /**
+             * Lock
+             * @description what backs the leader lock: file (one machine), postgresql or redis
+             */
+            lock: string;
         };
         /** ScriptCreate */
         ScriptCreate: {

@@ -14,7 +14,7 @@ const HEALTH: Health = {
   uptime_seconds: 3,
   executor: 'local',
   queue: { queued: 0, delayed: 0 },
-  scheduler: { enabled: true, leader_here: true },
+  scheduler: { enabled: true, leader_here: true, lock: "file", leader: { host: "box", pid: 42, since: null } },
   sandbox: { mode: 'bwrap', available: true, detail: 'ok' },
   containment: { cgroup: 'v2', cgroup_detail: 'cgroup v2', run_as_user: 'scriptrun', server_is_root: true, warnings: [] },
 }

@@ -10,7 +10,7 @@ function health(partial: { sandbox?: Partial<Health['sandbox']>; containment?: P
     uptime_seconds: 3,
     executor: 'local',
     queue: { queued: 0, delayed: 0 },
-    scheduler: { enabled: true, leader_here: true },
+    scheduler: { enabled: true, leader_here: true, lock: "file", leader: { host: "box", pid: 42, since: null } },
     sandbox: { mode: 'bwrap', available: true, detail: 'ok', ...partial.sandbox },
     containment: {
       cgroup: 'v2',
