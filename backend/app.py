@@ -21,6 +21,7 @@ from backend.errors import (
 )
 from backend.extensions import db, migrate
 from backend.openapi_doc import DocumentedOpenAPI
+from backend.request_gate import RequestGate
 from backend.schemas.common import Problem
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     if test_config:
         app.config.update(test_config)
     app.url_map.merge_slashes = False  # "files//etc/passwd" is refused, not redirected
+    if settings.request_concurrency:
+        app.wsgi_app = RequestGate(app.wsgi_app, settings.request_concurrency)  # type: ignore[method-assign]
     app.extensions["scriptman.settings"] = settings
     secretbox.init_app(app, settings)  # the key for secrets at rest, found by the encrypted columns
     app.extensions["scriptman.started_at"] = time.monotonic()

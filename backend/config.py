@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # launcher itself falls back to when it cannot start)
     supervisor_start: Literal["fork", "spawn"] = "fork"
     server_threads: int = Field(default=1000, ge=4)
+    # reading requests one web process runs at once (the others wait in line): see request_gate.py;
+    # 0 = no gate
+    request_concurrency: int = Field(default=4, ge=0, le=1000)
     # gunicorn workers, all serving HTTP; one of them dispatches runs and one fires schedules (each
     # elected by a file lock, taken over when its holder dies). 1 = one process, as before.
     web_processes: int = Field(default=1, ge=1)
@@ -119,6 +122,10 @@ class Settings(BaseSettings):
     worker_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.@:-]{1,200}$")
     # a worker writes its heartbeat this often; one silent for WORKER_LOST_HEARTBEATS of them is lost
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0, le=300)
+    # where dependency environments are built and reused (with the installers' caches beside it);
+    # None = <home>/data/envs. A worker whose SCRIPTMAN_HOME is shared storage points it at a local
+    # disk: the cache is then per worker, and no environment is built over the network
+    envs_dir_setting: Path | None = Field(default=None, alias="SCRIPTMAN_ENVS_DIR")
 
     @field_validator("public_url")
     @classmethod
@@ -202,7 +209,7 @@ class Settings(BaseSettings):
 
     @property
     def envs_dir(self) -> Path:
-        return self.data_dir / "envs"
+        return self.envs_dir_setting or self.data_dir / "envs"
 
     @property
     def workspaces_dir(self) -> Path:

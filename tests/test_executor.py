@@ -370,6 +370,25 @@ def test_two_runs_with_the_same_new_dependency_build_the_env_once(
     assert list(envs[0].glob("lib/python*/site-packages/tinypkg/__pycache__/__init__.*.pyc"))
 
 
+def test_envs_dir_puts_the_dependency_cache_on_a_disk_of_its_own(make_app: AppFactory, tmp_path: Path) -> None:
+    """A worker on a shared SCRIPTMAN_HOME keeps its environments on its own disk (SCRIPTMAN_ENVS_DIR)."""
+    local = tmp_path / "local-disk" / "envs"
+    app = make_app(envs_dir_setting=local)
+    client = app.test_client()
+    settings: Settings = app.extensions["scriptman.settings"]
+    script = create_script(
+        client,
+        "deps",
+        "import tinypkg\nprint(tinypkg.VALUE)",
+        dependencies=[f"tinypkg @ {make_wheel(tmp_path).as_uri()}"],
+    )
+    done = wait_final(client, execute(client, script["id"])["id"], 120)
+    assert done["status"] == "succeeded", log_text(client, done["id"], settings)
+    assert [p.name for p in local.iterdir() if p.is_dir()] and (tmp_path / "local-disk" / "uv-cache").is_dir()
+    shared = settings.data_dir / "envs"
+    assert not shared.exists() or not [p for p in shared.iterdir() if p.is_dir()]
+
+
 def test_a_failed_install_fails_the_run_and_leaves_no_half_built_env(
     client: FlaskClient, settings: Settings, tmp_path: Path
 ) -> None:
