@@ -136,6 +136,8 @@ def test_webhook_channel_test_and_script_subscription(page: Page, server: Server
     expect(subscription.locator("[data-test=event-failure]")).to_have_class(CHECKED)
     expect(subscription.locator("[data-test=event-success]")).not_to_have_class(CHECKED)
     page.locator("[data-test=save-script]").click()
+    # the answer came back (the button is disabled while it saves too, so that alone proves nothing)
+    expect(page.get_by_text("Saved", exact=True)).to_be_visible()
     expect(page.locator("[data-test=save-script]")).to_be_disabled()  # saved: nothing unsaved left
 
     saved = api.get(f"{server.url}/api/scripts/{script['id']}", timeout=10).json()
