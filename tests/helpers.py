@@ -132,3 +132,15 @@ def database_rows(settings: Any, statement: str, **params: Any) -> list[Any]:
             return list(result) if result.returns_rows else []
     finally:
         engine.dispose()
+
+
+# 40 lines, a wait for the file named by the GATE parameter, 60 lines: a log read across a live point
+GATED_LINES = """
+import os, time
+for i in range(40):
+    print("before", i, flush=True)
+while not os.path.exists(os.environ["GATE"]):
+    time.sleep(0.01)
+for i in range(60):
+    print("after", i, flush=True)
+"""

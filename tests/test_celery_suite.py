@@ -22,7 +22,7 @@ from backend.services.executor import workspace
 from backend.services.executor.logfile import read_records
 from tests import sse
 from tests.celery_cluster import Cluster, running_cluster
-from tests.helpers import create_script, execute, log_text, wait_final
+from tests.helpers import GATED_LINES, create_script, execute, log_text, wait_final
 
 TYPED = """
 import json, os, scriptman
@@ -55,15 +55,6 @@ print("token is", token)
 print("inline:", token, "end", file=__import__("sys").stderr)
 scriptman.progress(50, "working with " + token)
 json.dump({"token": token, "rows": 3, "nested": [token]}, open(os.environ["SCRIPTMAN_RESULT"], "w"))
-"""
-GATED = """
-import os, time
-for i in range(40):
-    print("before", i, flush=True)
-while not os.path.exists(os.environ["GATE"]):
-    time.sleep(0.01)
-for i in range(60):
-    print("after", i, flush=True)
 """
 
 
@@ -181,7 +172,7 @@ def test_sse_through_the_web_resumes_a_worker_run_exactly_once_live_and_after_it
     client, settings = cluster.client, cluster.settings
     executor = cluster.app.extensions["scriptman.executor"]
     gate = cluster.home / f"gate-{uuid.uuid4().hex}"
-    script = create_script(client, "gated", GATED, parameters=[{"name": "GATE", "type": "string"}])
+    script = create_script(client, "gated", GATED_LINES, parameters=[{"name": "GATE", "type": "string"}])
     run_id = execute(client, script["id"], {"GATE": str(gate)})["id"]
     url = f"/api/executions/{run_id}/logs/stream"
 

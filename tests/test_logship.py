@@ -24,17 +24,7 @@ from backend.services.executor import workspace
 from backend.services.executor.logfile import LogWriter, Masker, Record, format_record, read_records
 from tests import sse
 from tests.conftest import AppFactory, make_settings
-from tests.helpers import create_script, execute, wait_final, wait_for
-
-GATED = """
-import os, time
-for i in range(40):
-    print("before", i, flush=True)
-while not os.path.exists(os.environ["GATE"]):
-    time.sleep(0.01)
-for i in range(60):
-    print("after", i, flush=True)
-"""
+from tests.helpers import GATED_LINES, create_script, execute, wait_final, wait_for
 
 
 @pytest.fixture
@@ -281,7 +271,7 @@ def test_the_endpoint_serves_a_celery_runs_log_from_redis(
     runner = make_app()  # runs the script (here the "worker" machine's supervisor writes the log)
     web = make_app(make_settings(tmp_path, executor="celery", redis_url=redis_url, redis_prefix=prefix), start=False)
     gate = tmp_path / "gate"
-    script = create_script(runner.test_client(), "gated", GATED, parameters=[{"name": "GATE", "type": "string"}])
+    script = create_script(runner.test_client(), "gated", GATED_LINES, parameters=[{"name": "GATE", "type": "string"}])
     run_id = execute(runner.test_client(), script["id"], {"GATE": str(gate)})["id"]
     log_path = workspace.run_paths(runner.extensions["scriptman.settings"], run_id).log
     shipper = logship.LogShipper(client, run_id, log_path, prefix=prefix)
