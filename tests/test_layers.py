@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("backend.policies", "backend.security"),  # who may do it
     ("backend.api",),  # HTTP: parse, authorise, call a service, serialise
     ("backend.openapi_doc", "backend.app"),  # composition: the app wires the layers together
-    ("backend.cli", "backend.cli_run", "backend.server"),  # entry points
+    ("backend.cli", "backend.cli_run", "backend.server", "backend.server_worker"),  # entry points
 ]
 
 

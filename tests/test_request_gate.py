@@ -6,7 +6,9 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from backend.request_gate import QUEUE_WAIT_SECONDS, RequestGate
+import pytest
+
+from backend.request_gate import QUEUE_WAIT_SECONDS, FifoSlots, RequestGate
 from tests.conftest import AppFactory
 from tests.helpers import wait_for
 
@@ -90,3 +92,46 @@ def wait_for_inside(app: Held, count: int, within: float) -> bool:
     done.set()
     watcher.join()
     return reached and app.inside >= count
+
+
+def test_a_slot_given_back_goes_to_the_longest_waiting_read_not_to_a_newcomer() -> None:
+    slots = FifoSlots(1)
+    assert slots.acquire(blocking=False)
+    entered: list[str] = []
+
+    def wait_in_line(name: str) -> threading.Thread:
+        def take() -> None:
+            if slots.acquire(timeout=10):
+                entered.append(name)
+
+        thread = threading.Thread(target=take)
+        thread.start()
+        return thread
+
+    first = wait_in_line("first")
+    wait_for(lambda: slots.waiting == 1, message="the first read in line")
+    second = wait_in_line("second")
+    wait_for(lambda: slots.waiting == 2, message="the second read in line")
+    slots.release()
+    # the slot is the first waiter's at once: a read arriving now (a threading.Semaphore would let it
+    # take the slot while the woken waiter is still getting the GIL) waits its turn
+    assert not slots.acquire(blocking=False)
+    first.join(10)
+    assert entered == ["first"]
+    slots.release()
+    second.join(10)
+    assert entered == ["first", "second"]
+    slots.release()
+    assert slots.acquire(blocking=False) and not slots.acquire(blocking=False)
+
+
+def test_a_read_that_gave_up_waiting_leaves_the_line() -> None:
+    slots = FifoSlots(1)
+    assert slots.acquire(blocking=False)
+    assert not slots.acquire(timeout=0.05)
+    assert slots.waiting == 0
+    slots.release()  # nobody waits: the slot is free again, once
+    assert slots.acquire(blocking=False)
+    slots.release()
+    with pytest.raises(ValueError):
+        slots.release()

@@ -318,3 +318,36 @@ class Stream:
             return  # the server went away (a failed test's teardown): ``end`` stays None
         finally:
             self.conn.close()
+
+
+def test_kept_alive_connections_are_shared_out_evenly(cluster: Cluster) -> None:
+    """30 clients connecting at once: no worker holds more than its share (the first awake took most)."""
+    for pid in cluster.workers():  # each worker is up and posting its count (a loading one accepts nothing)
+        cluster.connect(pid).close()
+    count = 30
+    start = threading.Barrier(count)
+    conns: list[http.client.HTTPConnection] = []
+    lock = threading.Lock()
+
+    def open_one() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", cluster.port, timeout=30)
+        start.wait(10)
+        conn.request("GET", "/api/health")
+        conn.getresponse().read()
+        with lock:
+            conns.append(conn)
+
+    threads = [threading.Thread(target=open_one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    try:
+        assert len(conns) == count
+        ports = [conn.sock.getsockname()[1] for conn in conns if conn.sock is not None]
+        held = {pid: sum(_owner(pid, port) for port in ports) for pid in cluster.workers()}
+        assert sum(held.values()) == count, held
+        assert max(held.values()) - min(held.values()) <= 3, held
+    finally:
+        for conn in conns:
+            conn.close()
