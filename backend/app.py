@@ -77,14 +77,21 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
 
 
 def _engine_options(settings: Settings) -> dict[str, Any]:
+    from backend.database import read_json
+
     if not settings.sqlalchemy_url.startswith("sqlite"):
-        return {"pool_pre_ping": True}
+        return {"pool_pre_ping": True, "json_deserializer": read_json}
     # A SQLite file's connection cannot go stale (the pre-ping was one more statement per request).
     # 20 concurrent requests (the API benchmark) overflowed the default 5 kept connections: each
     # overflow one was opened (pragmas, a cold page cache) and closed again per request, ~10 % of the
     # server's time. A kept connection holds up to 2 MiB of page cache; the pool grows only as far
     # as the concurrency seen.
-    return {"pool_pre_ping": False, "pool_size": SQLITE_POOL_SIZE, "max_overflow": 2 * SQLITE_POOL_SIZE}
+    return {
+        "pool_pre_ping": False,
+        "pool_size": SQLITE_POOL_SIZE,
+        "max_overflow": 2 * SQLITE_POOL_SIZE,
+        "json_deserializer": read_json,
+    }
 
 
 def _register_security(app: OpenAPI, settings: Settings) -> None:

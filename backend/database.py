@@ -8,8 +8,10 @@ connection gets WAL + busy_timeout + foreign keys, and write paths start with
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from json.scanner import make_scanner
 from typing import Any
 
 from flask import Flask
@@ -20,6 +22,30 @@ from backend.extensions import db
 
 log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+_EMPTY_JSON: dict[str, Any] = {"[]": list, "{}": dict, "null": lambda: None}
+_scan_json = make_scanner(json.JSONDecoder())  # the C scanner json.loads ends in, without its checks around
+
+
+def read_json(text: str | bytes) -> Any:
+    """A JSON column's text as Python: the engine's ``json_deserializer``.
+
+    A page of 50 scripts reads ~350 JSON columns, most of them an empty list or object; ``json.loads``
+    wraps its C scanner in Python (whitespace checks by regular expression), ~1 ms a page. The empty
+    values are made directly and the rest scanned directly; anything unusual (leading blanks, text
+    after the value) takes ``json.loads``, which also raises its usual errors.
+    """
+    if not isinstance(text, str):  # psycopg hands PostgreSQL's json over as bytes
+        return json.loads(text)
+    make = _EMPTY_JSON.get(text)
+    if make is not None:
+        return make()
+    try:
+        value, end = _scan_json(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
 
 
 DATABASE_FILE_MODE = 0o600

@@ -37,7 +37,7 @@ def executions_out(rows: Sequence[Execution | Row[Any]]) -> list[ExecutionOut]:
     return [
         ExecutionOut.model_validate(
             {
-                **{name: getattr(row, name) for name in _EXECUTION_FIELDS},
+                **_execution_fields(row),
                 "version": row.version_number,
                 "script_name": names.get(row.script_id),
                 "created_by": creators.get(row.created_by_id or 0),
@@ -47,6 +47,14 @@ def executions_out(rows: Sequence[Execution | Row[Any]]) -> list[ExecutionOut]:
         )
         for row in rows
     ]
+
+
+def _execution_fields(row: Execution | Row[Any]) -> dict[str, Any]:
+    # a row's mapping is read in C; getattr on a Row looks each name up in Python (~0.5 ms a page)
+    values = row._mapping if isinstance(row, Row) else row.__dict__
+    if isinstance(row, Row) or all(name in values for name in _EXECUTION_FIELDS):
+        return {name: values[name] for name in _EXECUTION_FIELDS}
+    return {name: getattr(row, name) for name in _EXECUTION_FIELDS}  # an object with expired attributes
 
 
 def execution_out(row: Execution) -> ExecutionOut:

@@ -56,6 +56,9 @@ class PageQuery(QueryModel):
     per_page: int = Field(default=50, ge=1, le=MAX_PER_PAGE)
 
 
+_MISSING = object()
+
+
 class ResponseModel(BaseModel):
     """A response body, read from a row's attributes; the handler sends ``model_dump(mode="json")``.
 
@@ -68,7 +71,12 @@ class ResponseModel(BaseModel):
     @classmethod
     def of(cls, row: object, **computed: Any) -> Self:
         """The fields ``computed`` gives, the others from ``row``'s attributes of the same name."""
-        values = {name: getattr(row, name) for name in cls.model_fields if name not in computed and hasattr(row, name)}
+        values = {}
+        for name in cls.model_fields:
+            if name not in computed:
+                value = getattr(row, name, _MISSING)  # once, not hasattr and then getattr: ~2,500 a page
+                if value is not _MISSING:
+                    values[name] = value
         return cls.model_validate({**values, **computed})
 
 

@@ -51,6 +51,8 @@ FOR_DISPLAY = defer(Execution.secret_params)
 LISTED = tuple(
     getattr(Execution, column.key) for column in Execution.__mapper__.column_attrs if column.key != "secret_params"
 )
+# built once: a select of ~30 columns cost ~0.2 ms to build on every list request
+SELECT_LISTED = select(*LISTED)
 
 
 def get_execution(execution_id: int) -> Execution:
@@ -295,7 +297,7 @@ def _series_root(execution_id: int) -> ScalarSelect[Any]:
 def list_executions(filters: ExecutionFilters, *, page: int, per_page: int) -> Page[Any]:
     """Newest first; with ``attempts_of``, the attempts of that series in order (first attempt first).
     The items are rows of ``LISTED`` columns (read like ``Execution`` objects, not tracked)."""
-    query = select(*LISTED)
+    query = SELECT_LISTED
     if filters.script_id is not None:
         query = query.where(Execution.script_id == filters.script_id)
     if filters.status:
@@ -324,7 +326,7 @@ def list_executions(filters: ExecutionFilters, *, page: int, per_page: int) -> P
         total = count(query, key)
         if total <= FEW_MATCHES:
             matching = query.with_only_columns(Execution.id)
-            query = select(*LISTED).where(Execution.id.in_(matching))
+            query = SELECT_LISTED.where(Execution.id.in_(matching))
         return paginate(query.order_by(Execution.id.desc()), page=page, per_page=per_page, total=total, rows=True)
     return paginate(query.order_by(Execution.id.desc()), page=page, per_page=per_page, count_key=key, rows=True)
 
