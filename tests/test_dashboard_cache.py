@@ -56,3 +56,35 @@ def test_a_change_rolled_back_keeps_the_remembered_answer(make_app: AppFactory, 
     with counting_queries(web) as seen:
         assert client.get("/api/stats").json["scripts"] == 0
     assert seen == []
+
+
+def test_a_list_of_runs_shows_the_names_as_they_are_now_in_any_process(
+    make_app: AppFactory, settings: Settings
+) -> None:
+    web, other = make_app(settings, start=False), make_app(settings, start=False)
+    _write(other, insert(Script).values(id=1, name="nightly", language="python"))
+    _write(other, insert(ScriptVersion).values(script_id=1, number=1, code=""))
+    for run in (1, 2):
+        _write(
+            other, insert(Execution).values(id=run, script_id=1, version_number=1, trigger="manual", status="failed")
+        )
+    client = web.test_client()
+
+    def names() -> list[str]:
+        return [run["script_name"] for run in client.get("/api/executions").json["items"]]
+
+    assert names() == ["nightly", "nightly"]
+    with counting_queries(web) as seen:
+        assert names() == ["nightly", "nightly"]
+    assert not [statement for statement in seen if "AS kind" in statement]  # the names: remembered
+
+    _write(other, update(Script).where(Script.id == 1).values(name="renamed"))
+    assert names() == ["renamed", "renamed"]
+    _write(other, insert(Script).values(id=2, name="newcomer", language="python"))
+    _write(other, insert(ScriptVersion).values(script_id=2, number=1, code=""))
+    _write(other, insert(Execution).values(id=3, script_id=2, version_number=1, trigger="manual", status="queued"))
+    assert names() == ["newcomer", "renamed", "renamed"]  # a script not met yet is read
+    with web.app_context():
+        db.session.execute(update(Script).where(Script.id == 2).values(name="never"))
+        db.session.rollback()
+    assert names() == ["newcomer", "renamed", "renamed"]

@@ -11,6 +11,8 @@ below see them all: ORM flushes (new, changed, deleted rows) and bulk ``insert``
   session or token revokes nothing and does not count.
 - ``data``: runs, scripts (and their tags), schedules or users added, changed or deleted: the
   dashboard's answer (``services/stats.py``) and the totals of lists (``services/pagination.py``).
+- ``names``: scripts or users changed or deleted (a rename, a delete): the names a list of runs
+  shows (``services/executions.display_names``). A new one is simply not remembered yet.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ WATCHED: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"executions", "scripts", "script_tags", "schedules", "users"}),
         frozenset({"executions", "scripts", "script_tags", "schedules", "users"}),
     ),
+    "names": (frozenset({"scripts", "users"}), frozenset()),
 }
 EXTENSION = "scriptman.generations"
 

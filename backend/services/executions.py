@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -24,8 +25,8 @@ from backend.errors import Conflict, NotFound
 from backend.extensions import db
 from backend.models import ACTIVE_STATUSES, Execution, ExecutionStatus, Script, ScriptVersion, Trigger, User
 from backend.models.types import utcnow
+from backend.services import changes, runstatus, versions
 from backend.services import params as params_service
-from backend.services import runstatus, versions
 from backend.services.auth.users import normalise_username
 from backend.services.cleanup import forget_executions, remove_execution_files
 from backend.services.executor import process, workspace
@@ -51,6 +52,8 @@ FOR_DISPLAY = defer(Execution.secret_params)
 LISTED = tuple(
     getattr(Execution, column.key) for column in Execution.__mapper__.column_attrs if column.key != "secret_params"
 )
+NAMES = "scriptman.display_names"  # app.extensions: (names generation, script id → name, user id → username)
+MAX_NAMES = 100_000
 # built once: a select of ~30 columns cost ~0.2 ms to build on every list request
 SELECT_LISTED = select(*LISTED)
 
@@ -339,22 +342,36 @@ def creator_names(executions: list[Execution]) -> dict[int, str]:
     return {row.id: row.username for row in db.session.execute(select(User.id, User.username).where(User.id.in_(ids)))}
 
 
-def display_names(executions: list[Execution]) -> tuple[dict[int, str], dict[int, str]]:
-    """``script_names`` and ``creator_names`` together, in one round trip (a list shows both)."""
+def display_names(executions: Sequence[Any]) -> tuple[dict[int, str], dict[int, str]]:
+    """``script_names`` and ``creator_names`` together (a list shows both): remembered per process
+    until a script or user is renamed or deleted (the ``names`` generation), so a page of runs reads
+    only the names it has not met yet (the names query was ~20 % of a list request's CPU)."""
     script_ids = {e.script_id for e in executions}
     user_ids = {e.created_by_id for e in executions if e.created_by_id}
     if not script_ids:
         return {}, {}
-    scripts = select(literal("s").label("kind"), Script.id, Script.name).where(Script.id.in_(script_ids))
-    query = (
-        union_all(scripts, select(literal("u"), User.id, User.username).where(User.id.in_(user_ids)))
-        if user_ids
-        else scripts
+    generation = changes.generation("names").value()  # before the read: a rename meanwhile voids it
+    known: tuple[changes.Value, dict[int, str], dict[int, str]] | None = current_app.extensions.get(NAMES)
+    if known is None or known[0] != generation or len(known[1]) + len(known[2]) > MAX_NAMES:
+        known = (generation, {}, {})
+        current_app.extensions[NAMES] = known
+    _, scripts, users = known
+    missing_scripts, missing_users = script_ids - scripts.keys(), user_ids - users.keys()
+    if missing_scripts or missing_users:
+        for kind, key, name in db.session.execute(_names_query(missing_scripts, missing_users)):
+            (scripts if kind == "s" else users)[int(key)] = name
+    return (
+        {key: scripts[key] for key in script_ids if key in scripts},
+        {key: users[key] for key in user_ids if key in users},
     )
-    names: tuple[dict[int, str], dict[int, str]] = ({}, {})
-    for kind, key, name in db.session.execute(query):
-        names[0 if kind == "s" else 1][int(key)] = name
-    return names
+
+
+def _names_query(script_ids: set[int], user_ids: set[int]) -> Any:
+    scripts = select(literal("s").label("kind"), Script.id, Script.name).where(Script.id.in_(script_ids))
+    users = select(literal("u"), User.id, User.username).where(User.id.in_(user_ids))
+    if not user_ids:
+        return scripts
+    return union_all(scripts, users) if script_ids else users
 
 
 def script_names(executions: list[Execution]) -> dict[int, str]:
