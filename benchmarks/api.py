@@ -1,7 +1,8 @@
 """API throughput at 100,000 executions and 1,000 scripts: 20 concurrent clients against one alone.
 
 Not a test: run by hand (`make bench`). It starts the real server (``scriptman serve``: gunicorn
-gthread, ``SCRIPTMAN_WEB_PROCESSES`` workers) in a temporary ``SCRIPTMAN_HOME``, seeds the database
+gthread) in a temporary ``SCRIPTMAN_HOME`` twice: with one web process (the default) and with one per
+core (``SCRIPTMAN_WEB_PROCESSES``, at least 2), and seeds the database
 directly (bulk inserts of scripts, versions, schedules and executions spread over ~90 days,
 statuses, triggers, results and errors as a busy team would have them), then drives a mix of the
 requests the web app and scripts make: the executions list (plain, by status, by script, text
@@ -11,7 +12,9 @@ Each phase runs for a fixed time; the baseline in the same run is one client alo
 the same concurrency: ``/api/health`` (Flask and the security hooks, no session) and the machine's
 floor, a trivial WSGI app served by the same gunicorn configuration (``backend.server.
 gunicorn_options``): what any request costs here before Scriptman's own work. Clients authenticate
-as a browser would (a logged-in session cookie) and as a script would (a bearer token).
+as a browser would (a logged-in session cookie) and as a script would (a bearer token). A third
+20-client phase starts a trivial run every second meanwhile (``Ticker``): each run's state changes
+void what the server remembers (list totals, the dashboard), as on a busy server.
 
 The load generator shares the CPUs with the server, so it is made cheap: raw HTTP/1.1 on kept-alive
 connections, all clients on one asyncio loop. ``client_costs`` measures each way (``requests``,
@@ -31,7 +34,6 @@ import os
 import platform
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,6 +64,7 @@ LOAD_SECONDS = float(os.environ.get("BENCH_API_LOAD_SECONDS", 25))
 FLOOR_SECONDS = float(os.environ.get("BENCH_API_FLOOR_SECONDS", 8))
 ENDPOINT_SECONDS = float(os.environ.get("BENCH_API_ENDPOINT_SECONDS", 2))
 CLIENT_WAY = os.environ.get("BENCH_API_CLIENT", "asyncio")  # see Client and client_costs()
+RUN_EVERY_SECONDS = float(os.environ.get("BENCH_API_RUN_EVERY_SECONDS", 1))
 PROFILE = os.environ.get("BENCH_API_PROFILE", "")  # a file: record a py-spy profile of the server (see profile())
 # status → share of the history (what a team's run history looks like: mostly green)
 STATUSES = {
@@ -434,10 +437,15 @@ def serve_floor() -> None:
 class Floor:
     """``serve_floor`` in a process group of its own, on a free port, like ``run.Server``."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, processes: int = 1) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "SCRIPTMAN_HOME": str(home), "SCRIPTMAN_PORT": str(self.port)}
+        env = {
+            **os.environ,
+            "SCRIPTMAN_HOME": str(home),
+            "SCRIPTMAN_PORT": str(self.port),
+            "SCRIPTMAN_WEB_PROCESSES": str(processes),
+        }
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--floor-server"],
             env=env,
@@ -485,52 +493,109 @@ def seeded_home(tmp: Path) -> tuple[Path, float]:
     return home, time.perf_counter() - started
 
 
+class Ticker:
+    """A trivial run started every ``RUN_EVERY_SECONDS`` while a phase runs: each run's state changes
+    void what the server remembers (list totals, the dashboard), as on a busy server."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.script = server.script(f"bench-tick-{os.getpid()}-{time.monotonic_ns()}", "print('tick')")
+        self.started = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self.stop.wait(RUN_EVERY_SECONDS):
+            self.server.submit(self.script)
+            self.started += 1
+
+    def __enter__(self) -> Ticker:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+
+def floor_phases(home: Path, processes: int, seed_base: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The trivial WSGI app on ``processes`` web processes: one client, then 20."""
+    floor = Floor(home, processes)
+    SERVER_PID[:] = [floor.process.pid]
+    try:
+        drive([Client(floor.base, {}, seed_base + i) for i in range(4)], 1, {"health": 1})  # warm up
+        solo = drive([Client(floor.base, {}, seed_base + 50)], FLOOR_SECONDS / 2, {"health": 1})
+        many = drive([Client(floor.base, {}, seed_base + 60 + i) for i in range(CLIENTS)], FLOOR_SECONDS, {"health": 1})
+    finally:
+        floor.stop()
+    return solo, many
+
+
+def server_phases(home: Path, processes: int, *, full: bool) -> dict[str, Any]:
+    """Scriptman on ``processes`` web processes: the 20-client phases (and with ``full`` one client
+    alone, each endpoint alone and the /api/health floor)."""
+    server = Server(home, {"SCRIPTMAN_WEB_PROCESSES": str(processes)})
+    SERVER_PID[:] = [server.process.pid]
+    out: dict[str, Any] = {}
+    try:
+        token = server.session.post(f"{server.base}/api/auth/tokens", json={"name": "bench"}).json()["token"]
+        cookie_auth = {"cookies": dict(server.session.cookies)}
+        token_auth = {"headers": {"Authorization": f"Bearer {token}"}}
+
+        def clients(count: int, auth: dict[str, Any], offset: int) -> list[Client]:
+            return [Client(server.base, auth, offset + i) for i in range(count)]
+
+        drive(clients(4, cookie_auth, 900), 3, MIX)  # warm up: caches, connections, the page cache
+        if full:
+            out["solo"] = drive(clients(1, cookie_auth, 0), SOLO_SECONDS, MIX)
+        profiler = profile(server) if PROFILE and full else None
+        out["cookie"] = drive(clients(CLIENTS, cookie_auth, 100), LOAD_SECONDS, MIX)
+        if profiler is not None:
+            profiler.wait()
+        out["bearer"] = drive(clients(CLIENTS, token_auth, 200), LOAD_SECONDS, MIX)
+        with Ticker(server) as ticker:
+            out["runs"] = drive(clients(CLIENTS, cookie_auth, 250), LOAD_SECONDS, MIX)
+        out["runs_started"] = ticker.started
+        if full:
+            # one client on one endpoint at a time: the server's CPU per request of each, which moves
+            # far less with the machine's other load than latencies do
+            out["alone"] = {kind: drive(clients(1, cookie_auth, 500), ENDPOINT_SECONDS, {kind: 1}) for kind in MIX}
+            out["health_solo"] = drive(clients(1, cookie_auth, 300), FLOOR_SECONDS / 2, {"health": 1})
+            out["health"] = drive(clients(CLIENTS, cookie_auth, 400), FLOOR_SECONDS, {"health": 1})
+    finally:
+        server.stop()
+    return out
+
+
 def main() -> None:
+    one = 1
+    several = max(2, os.cpu_count() or 2)  # SCRIPTMAN_WEB_PROCESSES: one per core (README)
     with tempfile.TemporaryDirectory() as tmp:
         home, seeded = seeded_home(Path(tmp))
-        floor = Floor(home)
+        floor = Floor(home, one)
         SERVER_PID[:] = [floor.process.pid]
         try:
             drive([Client(floor.base, {}, 600 + i) for i in range(4)], 1, {"health": 1})  # warm up
             ways = client_costs(floor)
-            floor_app_solo = drive([Client(floor.base, {}, 650)], FLOOR_SECONDS / 2, {"health": 1})
-            floor_app = drive([Client(floor.base, {}, 660 + i) for i in range(CLIENTS)], FLOOR_SECONDS, {"health": 1})
         finally:
             floor.stop()
-        server = Server(home)
-        SERVER_PID[:] = [server.process.pid]
-        try:
-            token = server.session.post(f"{server.base}/api/auth/tokens", json={"name": "bench"}).json()["token"]
-            cookie_auth = {"cookies": dict(server.session.cookies)}
-            token_auth = {"headers": {"Authorization": f"Bearer {token}"}}
-
-            def clients(count: int, auth: dict[str, Any], offset: int) -> list[Client]:
-                return [Client(server.base, auth, offset + i) for i in range(count)]
-
-            drive(clients(4, cookie_auth, 900), 3, MIX)  # warm up: caches, connections, the page cache
-            solo = drive(clients(1, cookie_auth, 0), SOLO_SECONDS, MIX)
-            profiler = profile(server) if PROFILE else None
-            cookie = drive(clients(CLIENTS, cookie_auth, 100), LOAD_SECONDS, MIX)
-            if profiler is not None:
-                profiler.wait()
-            bearer = drive(clients(CLIENTS, token_auth, 200), LOAD_SECONDS, MIX)
-            # one client on one endpoint at a time: the server's CPU per request of each, which moves
-            # far less with the machine's other load than latencies do
-            alone = {kind: drive(clients(1, cookie_auth, 500), ENDPOINT_SECONDS, {kind: 1}) for kind in MIX}
-            floor_solo = drive(clients(1, cookie_auth, 300), FLOOR_SECONDS / 2, {"health": 1})
-            floor_health = drive(clients(CLIENTS, cookie_auth, 400), FLOOR_SECONDS, {"health": 1})
-        finally:
-            server.stop()
+        floors = {one: floor_phases(home, one, 640), several: floor_phases(home, several, 740)}
+        single = server_phases(home, one, full=True)
+        multi = server_phases(home, several, full=False)
     load = os.getloadavg()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"load average at the end: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)")
-    print(f"web processes: {os.environ.get('SCRIPTMAN_WEB_PROCESSES', '1')}; client: {CLIENT_WAY}")
+    print(f"client: {CLIENT_WAY}; a run started every {RUN_EVERY_SECONDS:g} s in the 'with runs' phases")
     if seeded:
         print(f"seeded {SCRIPTS:,} scripts, {EXECUTIONS:,} executions, {SCHEDULES} schedules in {seeded:.1f} s")
     phases = {
-        "1 client (cookie)": solo,
-        f"{CLIENTS} clients (cookie)": cookie,
-        f"{CLIENTS} clients (bearer token)": bearer,
+        "1 client (cookie), 1 process": single["solo"],
+        f"{CLIENTS} clients (cookie), 1 process": single["cookie"],
+        f"{CLIENTS} clients (bearer), 1 process": single["bearer"],
+        f"{CLIENTS} clients (cookie) with runs, 1 process": single["runs"],
+        f"{CLIENTS} clients (cookie), {several} processes": multi["cookie"],
+        f"{CLIENTS} clients (bearer), {several} processes": multi["bearer"],
+        f"{CLIENTS} clients (cookie) with runs, {several} processes": multi["runs"],
     }
     print("| endpoint | " + " | ".join(f"{name} p50 / p99" for name in phases) + " |")
     print("|---|" + "---|" * len(phases))
@@ -544,28 +609,31 @@ def main() -> None:
         + " | ".join(f"{phase['server_ms']:.1f} / {phase['client_ms']:.1f} ms" for phase in phases.values())
         + " |"
     )
-    for name, one, many in (
-        ("/api/health (Flask, no database, no session)", floor_solo, floor_health),
-        ("floor: a trivial WSGI app, same gunicorn configuration", floor_app_solo, floor_app),
-    ):
+    print(f"runs started meanwhile: {single['runs_started']} (1 process), {multi['runs_started']} ({several})")
+    print("\n| floor | 1 client | 20 clients |\n|---|---|---|")
+    floor_rows = [("/api/health (Flask, no session), 1 process", single["health_solo"], single["health"])]
+    for processes, (solo, many) in floors.items():
+        floor_rows.append(
+            (f"a trivial WSGI app, Scriptman's gunicorn configuration, {processes} process(es)", solo, many)
+        )
+    for name, solo, many in floor_rows:
         print(
-            f"| {name} | {row('health', one['all'])}, {one['rate']:.0f} req/s | "
+            f"| {name} | {row('health', solo['all'])}, {solo['rate']:.0f} req/s | "
             f"{row('health', many['all'])}, {many['rate']:.0f} req/s, CPU per request server "
-            f"{many['server_ms']:.2f} / client {many['client_ms']:.2f} ms | — |"
+            f"{many['server_ms']:.2f} / client {many['client_ms']:.2f} ms |"
         )
     print("\n| load generator (20 clients against the floor app) | p50 / p99 | req/s | client CPU per request |")
     print("|---|---|---|---|")
     for way, phase in ways.items():
         print(f"| {way} | {row(way, phase['all'])} | {phase['rate']:.0f} | {phase['client_ms']:.3f} ms |")
-    print("\n| endpoint alone (1 client) | p50 | server CPU per request |\n|---|---|---|")
-    for kind, phase in alone.items():
+    print("\n| endpoint alone (1 client, 1 process) | p50 | server CPU per request |\n|---|---|---|")
+    for kind, phase in single["alone"].items():
         print(f"| {kind} | {pct(phase['all'], 0.5):.1f} ms | {phase['server_ms']:.1f} ms |")
-    print(f"| health | {pct(floor_solo['all'], 0.5):.1f} ms | {floor_solo['server_ms']:.1f} ms |")
-    errors = [e for phase in (*phases.values(), *alone.values(), floor_health, floor_app) for e in phase["errors"]]
+    print(f"| health | {pct(single['health_solo']['all'], 0.5):.1f} ms | {single['health_solo']['server_ms']:.1f} ms |")
+    measured = [*phases.values(), *single["alone"].values(), single["health"], *(many for _, many in floors.values())]
+    errors = [e for phase in measured for e in phase["errors"]]
     if errors:
         print(f"{len(errors)} non-200 answers, e.g. {errors[:5]}")
-    mean = statistics.fmean(cookie["all"]) * 1000
-    print(f"20 clients (cookie): mean {mean:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -136,7 +136,9 @@ def test_a_page_that_tells_its_total_runs_no_count(app: Flask, client: FlaskClie
     assert total > 5
     counts = [s for s in partial if "count(" in s.lower()]
     assert counts == []
-    assert len(full) == len(partial) + 1  # the count, and nothing else, is added
+    # the count, and nothing else, is added (besides the names of a script this process had not met)
+    full = [s for s in full if "AS kind, scripts.id" not in s]
+    assert len(full) == len(partial) + 1
     with counting_queries(app) as again:  # the total is remembered while no run changes
         assert client.get("/api/executions?script_id=2&per_page=5&page=2").json["total"] == total
     assert len(again) == len(partial)
@@ -147,8 +149,8 @@ def test_a_page_that_tells_its_total_runs_no_count(app: Flask, client: FlaskClie
     fewer = client.get("/api/executions?script_id=2&per_page=5").json["total"]
     assert fewer == len([run for run in _direct(app) if run.script_id == 2])
     assert fewer == total - 3
-    # the page (1), script and user names (1), runs started by these (1); the token is remembered
-    assert len(partial) == 3
+    # the page (1) and runs started by these (1); the token and the names (met before) are remembered
+    assert len(partial) == 2
 
 
 @pytest.mark.usefixtures("history")
