@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import downgrade, stamp, upgrade
@@ -28,7 +28,7 @@ from backend.config import Settings
 from backend.database import upgrade_database
 from backend.extensions import db
 from backend.models import Execution, Schedule, Script, ScriptVersion
-from backend.secretbox import KEYS_FILE, SecretsKeyError
+from backend.secretbox import KEYS_FILE, SecretBox, SecretsKeyError
 from backend.services.secret_storage import check_keys, rotate_key, verify_key
 from tests.conftest import TEST_DATABASE_URL, AppFactory, close_app, make_settings, new_postgres_database
 from tests.helpers import create_script, database_dump, database_rows, execute, wait_final
@@ -307,6 +307,28 @@ def test_a_wrong_or_missing_key_is_a_clear_error_not_garbage(
     with app.app_context():
         assert check_keys(db.session.connection(), app.extensions["scriptman.secretbox"], sample=None) == 2
         db.session.remove()
+
+
+def test_a_token_opened_once_is_not_opened_again_until_the_key_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / KEYS_FILE
+    box = SecretBox(path=path)
+    token = box.encrypt_json({"password": "hunter2"})
+    opened: list[str] = []
+    real = MultiFernet.decrypt
+    monkeypatch.setattr(MultiFernet, "decrypt", lambda self, data, ttl=None: opened.append(data) or real(self, data))
+    assert box.decrypt_json(token) == {"password": "hunter2"}
+    first = box.decrypt_json(token)
+    first["password"] = "changed by a caller"  # each read is a fresh value
+    assert box.decrypt_json(token) == {"password": "hunter2"}
+    assert len(opened) == 1  # a list of 50 schedules opened 50 tokens on every request
+    good = path.read_text()
+    path.write_text(Fernet.generate_key().decode() + "\n")  # the wrong key now: no remembered answer
+    with pytest.raises(SecretsKeyError, match="key is wrong"):
+        box.decrypt_json(token)
+    path.write_text(good)
+    assert box.decrypt_json(token) == {"password": "hunter2"}
 
 
 def test_a_malformed_environment_key_stops_the_start(tmp_path: Path) -> None:
