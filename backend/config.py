@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     server_threads: int = Field(default=1000, ge=4)
     # reading requests one web process runs at once (the others wait in line): see request_gate.py;
     # 0 = no gate
-    request_concurrency: int = Field(default=4, ge=0, le=1000)
+    request_concurrency: int = Field(default=1, ge=0, le=1000)
     # gunicorn workers, all serving HTTP; one of them dispatches runs and one fires schedules (each
     # elected by a file lock, taken over when its holder dies). 1 = one process, as before.
     web_processes: int = Field(default=1, ge=1)

@@ -46,11 +46,15 @@ def test_reads_beyond_the_limit_wait_while_streams_and_writes_go_on() -> None:
     gate = RequestGate(app, 2)
     threads = [_call(gate, "GET", f"/api/executions/{i}") for i in range(2)]
     wait_for(lambda: app.inside == 2, message="two reads inside")
-    threads += [_call(gate, "GET", "/api/executions/1/logs/stream"), _call(gate, "POST", "/api/scripts")]
-    wait_for(lambda: app.inside == 4, message="a stream and a write beside them")
+    threads += [
+        _call(gate, "GET", "/api/executions/1/logs/stream"),
+        _call(gate, "GET", "/api/executions/1/logs/search"),
+        _call(gate, "POST", "/api/scripts"),
+    ]
+    wait_for(lambda: app.inside == 5, message="a stream, a log search and a write beside them")
     waiting = _call(gate, "GET", "/api/stats")
     threads.append(waiting)
-    assert not wait_for_inside(app, 5, within=QUEUE_WAIT_SECONDS / 5), "a third read waits in line"
+    assert not wait_for_inside(app, 6, within=QUEUE_WAIT_SECONDS / 5), "a third read waits in line"
     app.release.set()
     for thread in threads:
         thread.join(10)
