@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from run import Server, free_port  # noqa: E402
+from run import Server, free_port, start_in_session  # noqa: E402
 
 SCRIPTS = 1_000
 EXECUTIONS = 100_000
@@ -446,22 +446,7 @@ class Floor:
             "SCRIPTMAN_PORT": str(self.port),
             "SCRIPTMAN_WEB_PROCESSES": str(processes),
         }
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--floor-server"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.base}/", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("the floor server did not start")
+        self.process = start_in_session([sys.executable, __file__, "--floor-server"], env, f"{self.base}/", 30)
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)

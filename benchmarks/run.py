@@ -76,6 +76,24 @@ def instant(text: str | None) -> float | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
 
 
+def start_in_session(argv: list[str], env: dict[str, str], ready_url: str, timeout: float) -> subprocess.Popen[bytes]:
+    """A server process in a session of its own (stopped with its whole group), once ``ready_url``
+    answers; stopped again and an error if it does not within ``timeout`` seconds."""
+    process = subprocess.Popen(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(ready_url, timeout=1).ok:
+                return process
+        except requests.RequestException:
+            time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=20)
+    raise RuntimeError(f"{argv[-1]} did not answer {ready_url} within {timeout:g} s")
+
+
 class Server:
     def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
@@ -88,20 +106,9 @@ class Server:
             "SCRIPTMAN_SCHEDULER_ENABLED": "false",
             **(extra_env or {}),
         }
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("scriptman")), "serve"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        self.process = start_in_session(
+            [str(Path(sys.executable).with_name("scriptman")), "serve"], env, f"{self.base}/api/health", 60
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.base}/api/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
         self.session = requests.Session()
         login = self.session.post(
             f"{self.base}/api/auth/login", json={"username": "admin", "password": "bench-password"}
